@@ -1,0 +1,245 @@
+"""The edge agent: reads taps, spools readings as telemetry messages, publishes them with QoS 1.
+
+Durability: readings are sealed into a spool message every `flush_interval_s` (or sooner when
+a message is full); from then on they survive a crash and leave the spool only on PUBACK.
+Readings not yet sealed live in memory, so a crash loses at most one flush interval.
+
+Flow control: at most `max_inflight` messages wait for a PUBACK at once, and after an outage
+the backlog goes out at no more than `catchup_messages_per_s`, so a venue coming back online
+does not flood the broker. paho keeps the in-flight messages across a reconnect and resends
+them itself (with the DUP flag); the spool resends the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import paho.mqtt.client as paho
+
+from edge import mqtt
+from edge.drivers import TapDriver
+from edge.pour import FlowCalibration, PourDetector
+from edge.spool import Spool
+from edge.wire import (
+    MAX_READINGS_PER_MESSAGE,
+    DeviceTopic,
+    Pour,
+    Status,
+    Temperature,
+    TopicKind,
+    encode,
+)
+from stack.settings import MqttSettings
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    venue: str
+    device: str
+    spool_path: Path
+    sample_interval_s: float = 5.0
+    flush_interval_s: float = 5.0
+    readings_per_message: int = 50
+    max_inflight: int = 20
+    catchup_messages_per_s: float = 50.0
+
+    def __post_init__(self) -> None:
+        DeviceTopic(self.venue, self.device, TopicKind.TELEMETRY)  # validates the ids
+        if not 1 <= self.readings_per_message <= MAX_READINGS_PER_MESSAGE:
+            raise ValueError(
+                f"readings_per_message must be 1..{MAX_READINGS_PER_MESSAGE}, "
+                f"not {self.readings_per_message}"
+            )
+        if self.max_inflight < 1 or self.catchup_messages_per_s <= 0:
+            raise ValueError("max_inflight and catchup_messages_per_s must be positive")
+
+
+@dataclass(slots=True)
+class AgentCounters:
+    sealed: int = 0
+    published: int = 0
+    acknowledged: int = 0
+    readings: int = 0
+
+
+class EdgeAgent:
+    """One venue device: its spool, its MQTT session and its taps' pour detectors."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        mqtt_settings: MqttSettings,
+        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+    ) -> None:
+        self.config = config
+        self._mqtt_settings = mqtt_settings
+        self._clock_ms = clock_ms
+        self.spool = Spool(config.spool_path)
+        self.counters = AgentCounters()
+        self._temps: list[Temperature] = []
+        self._pours: list[Pour] = []
+        self._detectors: dict[str, PourDetector] = {}
+        self._inflight: dict[int, int] = {}  # paho mid -> spool seq
+        self._highest_sent = 0
+        self._acked: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._tokens = float(config.max_inflight)
+        self._tokens_at = time.monotonic()
+        self.connected = threading.Event()
+        self._telemetry = str(DeviceTopic(config.venue, config.device, TopicKind.TELEMETRY))
+        self._status = str(DeviceTopic(config.venue, config.device, TopicKind.STATUS))
+        self._client = mqtt.new_client(
+            f"tapsense-edge-{config.venue}-{config.device}", mqtt_settings
+        )
+        self._client.will_set(self._status, encode(Status(v=1, state="offline")), 1, retain=True)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_publish = self._on_publish
+
+    # --- readings ---------------------------------------------------------------------------
+
+    def record_temperature(self, tap: str, ts_ms: int, c: float) -> None:
+        self._temps.append(Temperature(tap=tap, ts=ts_ms, c=c))
+        self._seal_full()
+
+    def record_pour(self, tap: str, ts_ms: int, ml: float, duration_ms: int) -> None:
+        self._pours.append(Pour(tap=tap, ts=ts_ms, ml=ml, dur_ms=duration_ms))
+        self._seal_full()
+
+    def sample(self, taps: Sequence[TapDriver], calibration: FlowCalibration) -> None:
+        """Read every tap once: a temperature, and the flow meter into its pour detector."""
+        now = self._clock_ms()
+        for driver in taps:
+            c = driver.temperature_c(now)
+            if c is not None:
+                self.record_temperature(driver.tap, now, c)
+            detector = self._detectors.setdefault(driver.tap, PourDetector(calibration))
+            pour = detector.feed(now, driver.ticks(now))
+            if pour is not None:
+                self.record_pour(driver.tap, pour.end_ms, round(pour.ml, 1), pour.duration_ms)
+
+    def _seal_full(self) -> None:
+        if len(self._temps) + len(self._pours) >= self.config.readings_per_message:
+            self.seal()
+
+    def seal(self) -> None:
+        """Move the readings held in memory into the spool as one message."""
+        if not (self._temps or self._pours):
+            return
+        self.spool.add(self._temps, self._pours)
+        self.counters.sealed += 1
+        self.counters.readings += len(self._temps) + len(self._pours)
+        self._temps, self._pours = [], []
+
+    # --- MQTT -------------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        m = self._mqtt_settings
+        self._client.connect_async(m.host, m.port, m.keepalive_s)
+        self._client.loop_start()
+
+    def _on_connect(
+        self, client: paho.Client, _u: object, _f: object, reason: object, _p: object
+    ) -> None:
+        if getattr(reason, "is_failure", False):
+            _LOGGER.error("%s: broker refused the connection: %s", self.config.device, reason)
+            return
+        client.publish(self._status, encode(Status(v=1, state="online")), 1, retain=True)
+        self.connected.set()
+        _LOGGER.info(
+            "%s/%s online, %d messages spooled",
+            self.config.venue,
+            self.config.device,
+            self.spool.depth(),
+        )
+
+    def _on_disconnect(
+        self, _c: paho.Client, _u: object, _f: object, reason: object, _p: object
+    ) -> None:
+        self.connected.clear()
+        _LOGGER.warning(
+            "%s/%s offline (%s); spooling", self.config.venue, self.config.device, reason
+        )
+
+    def _on_publish(self, _c: paho.Client, _u: object, mid: int, _r: object, _p: object) -> None:
+        self._acked.put(mid)
+
+    def pump(self) -> int:
+        """Drop acknowledged messages from the spool and publish more; returns how many sent."""
+        done = []
+        while True:
+            try:
+                mid = self._acked.get_nowait()
+            except queue.Empty:
+                break
+            seq = self._inflight.pop(mid, None)
+            if seq is not None:
+                done.append(seq)
+        self.spool.remove(done)
+        self.counters.acknowledged += len(done)
+        if not self.connected.is_set():
+            return 0
+        now = time.monotonic()
+        cap = float(self.config.max_inflight)
+        self._tokens = min(
+            cap, self._tokens + (now - self._tokens_at) * self.config.catchup_messages_per_s
+        )
+        self._tokens_at = now
+        room = min(self.config.max_inflight - len(self._inflight), int(self._tokens))
+        if room <= 0:
+            return 0
+        sent = 0
+        for seq, payload in self.spool.pending(self._highest_sent, room):
+            info = self._client.publish(self._telemetry, payload, qos=1)
+            mqtt.check(info.rc, f"publish seq {seq}")
+            self._inflight[info.mid] = seq
+            self._highest_sent = seq
+            sent += 1
+        self._tokens -= sent
+        self.counters.published += sent
+        return sent
+
+    def drained(self) -> bool:
+        """Every sealed message acknowledged by the broker."""
+        return not self._temps and not self._pours and self.spool.depth() == 0
+
+    def close(self, *, announce_offline: bool = True) -> None:
+        """Leave cleanly: say offline (a clean disconnect does not fire the will)."""
+        if announce_offline and self.connected.is_set():
+            info = self._client.publish(
+                self._status, encode(Status(v=1, state="offline")), 1, retain=True
+            )
+            info.wait_for_publish(timeout=5)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self.spool.close()
+
+
+def run_agent(
+    agent: EdgeAgent, taps: Sequence[TapDriver], calibration: FlowCalibration, stop: threading.Event
+) -> None:
+    """The agent's real-time loop on venue hardware: sample, seal, publish until `stop`."""
+    cfg = agent.config
+    next_sample = next_seal = time.monotonic()
+    agent.connect()
+    try:
+        while not stop.is_set():
+            now = time.monotonic()
+            if now >= next_sample:
+                agent.sample(taps, calibration)
+                next_sample += cfg.sample_interval_s
+            if now >= next_seal:
+                agent.seal()
+                next_seal += cfg.flush_interval_s
+            agent.pump()
+            stop.wait(0.05)
+    finally:
+        agent.seal()
+        agent.close()

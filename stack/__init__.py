@@ -1,0 +1,1 @@
+"""The local stack: settings, the broker and database processes, and the `tapsense` command."""

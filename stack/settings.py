@@ -1,0 +1,135 @@
+"""Tapsense settings: one definition, read from `TAPSENSE_*` variables and an optional TOML file.
+
+Precedence, highest first: keyword arguments, environment variables (`TAPSENSE_MQTT__PORT=1884`),
+the TOML file named by `TAPSENSE_CONFIG` (or `./tapsense.toml` when it exists), then the
+defaults below. Every default is documented in `docs/settings.md`; keep the two together.
+
+The default ports are not the well-known ones (1883, 8086) on purpose: on Debian, installing the
+`mosquitto` and `influxdb` packages starts system services on those ports, and the local stack
+must not collide with them.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "TAPSENSE_CONFIG"
+DEFAULT_CONFIG_FILE = Path("tapsense.toml")
+
+
+class MqttSettings(BaseModel):
+    """Where the broker is and how services log in to it."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(18830, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    ca_file: Path | None = None
+    keepalive_s: int = Field(30, ge=5, le=3600)
+
+
+class InfluxSettings(BaseModel):
+    """Where readings are written. `transport=auto` picks v1 or v2 from the server's version."""
+
+    url: str = "http://127.0.0.1:18086"
+    database: str = Field("tapsense", pattern=r"^[A-Za-z0-9_]{1,64}$")
+    transport: Literal["auto", "v1", "v2"] = "auto"
+    token: str | None = None
+    org: str | None = None
+    bucket: str | None = None
+    timeout_s: float = Field(10.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+
+class IngestSettings(BaseModel):
+    """The ingest worker: its MQTT session, batching and limits."""
+
+    client_id: str = Field("tapsense-ingest-0", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # One shard's topic filter: the venue segment. `+` means every venue.
+    venue_filter: str = "+"
+    # The broker may have this many unacknowledged messages with us at once (MQTT 5 Receive
+    # Maximum). A batch never holds more, so the stream cannot stall on our own held acks.
+    receive_maximum: int = Field(1000, ge=1, le=65535)
+    batch_max_messages: int = Field(500, ge=1)
+    batch_linger_ms: int = Field(50, ge=0, le=10_000)
+    max_payload_bytes: int = Field(256 * 1024, ge=1024)
+    retry_initial_s: float = Field(0.2, gt=0)
+    retry_max_s: float = Field(10.0, gt=0)
+
+
+class QualitySettings(BaseModel):
+    """Default thresholds until the registry supplies them per beer, tap and venue."""
+
+    warm_max_c: float = 7.0
+    warm_hysteresis_c: float = Field(0.5, ge=0)
+    warm_grace_s: float = Field(120.0, ge=0)
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(18000, ge=1, le=65535)
+
+
+class Settings(BaseSettings):
+    """Everything a Tapsense service needs to start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TAPSENSE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    home: Path = Path(".tapsense")
+    mqtt: MqttSettings = MqttSettings()
+    influx: InfluxSettings = InfluxSettings()
+    ingest: IngestSettings = IngestSettings()
+    quality: QualitySettings = QualitySettings()
+    api: ApiSettings = ApiSettings()
+
+    @cached_property
+    def deadletter_path(self) -> Path:
+        return self.home / "deadletter.sqlite"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = config_file()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def config_file() -> Path | None:
+    """The TOML file to read, if any; a named file that does not exist is an error."""
+    named = os.environ.get(CONFIG_ENV)
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"{CONFIG_ENV}={named}: no such file")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
