@@ -78,8 +78,11 @@ class EdgeAgent:
         config: AgentConfig,
         mqtt_settings: MqttSettings,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        observer: Callable[[str, Temperature | Pour], None] | None = None,
     ) -> None:
+        """`observer` sees every reading as it is recorded (the simulators' ground truth)."""
         self.config = config
+        self._observer = observer
         self._mqtt_settings = mqtt_settings
         self._clock_ms = clock_ms
         self.spool = Spool(config.spool_path)
@@ -106,11 +109,17 @@ class EdgeAgent:
     # --- readings ---------------------------------------------------------------------------
 
     def record_temperature(self, tap: str, ts_ms: int, c: float) -> None:
-        self._temps.append(Temperature(tap=tap, ts=ts_ms, c=c))
+        reading = Temperature(tap=tap, ts=ts_ms, c=c)
+        self._temps.append(reading)
+        if self._observer is not None:
+            self._observer(self.config.venue, reading)
         self._seal_full()
 
     def record_pour(self, tap: str, ts_ms: int, ml: float, duration_ms: int) -> None:
-        self._pours.append(Pour(tap=tap, ts=ts_ms, ml=ml, dur_ms=duration_ms))
+        reading = Pour(tap=tap, ts=ts_ms, ml=ml, dur_ms=duration_ms)
+        self._pours.append(reading)
+        if self._observer is not None:
+            self._observer(self.config.venue, reading)
         self._seal_full()
 
     def sample(self, taps: Sequence[TapDriver], calibration: FlowCalibration) -> None:

@@ -60,7 +60,7 @@ class Inbound:
 class Counters:
     messages: int = 0
     redelivered: int = 0
-    readings: int = 0
+    points: int = 0
     rejected: int = 0
     batches: int = 0
     write_retries: int = 0
@@ -98,11 +98,14 @@ class IngestWorker:
         self._ack_lock = threading.Lock()
         self._generation = 0
         self.connected = threading.Event()
+        # Set once the broker confirmed our subscriptions: from then on nothing is missed.
+        self.subscribed = threading.Event()
         self.counters = Counters()
         self._client = mqtt.new_client(self._ingest.client_id, settings.mqtt, manual_ack=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     # --- paho's network thread: never block here -------------------------------------------
 
@@ -125,6 +128,15 @@ class IngestWorker:
             self._generation,
             ", ".join(f for f, _ in filters),
         )
+
+    def _on_subscribe(
+        self, _c: paho.Client, _u: object, _mid: int, reasons: list, _p: object
+    ) -> None:
+        failed = [r for r in reasons if r.is_failure]
+        if failed:
+            _LOGGER.error("broker refused our subscriptions: %s", failed)
+            return
+        self.subscribed.set()
 
     def _on_disconnect(
         self, _c: paho.Client, _u: object, _f: object, reason: object, _p: object
@@ -176,11 +188,11 @@ class IngestWorker:
     def log_stats(self) -> None:
         c = self.counters
         _LOGGER.info(
-            "ingest: %d messages (%d redelivered), %d readings stored, %d refused, "
+            "ingest: %d messages (%d redelivered), %d points written, %d refused, "
             "%d batches, %d write retries",
             c.messages,
             c.redelivered,
-            c.readings,
+            c.points,
             c.rejected,
             c.batches,
             c.write_retries,
@@ -235,7 +247,7 @@ class IngestWorker:
         c = self.counters
         c.messages += len(messages)
         c.redelivered += sum(m.dup for m in messages)
-        c.readings += len(batch.lines)
+        c.points += len(batch.lines) + len(quality_lines)
         c.rejected += len(batch.rejections)
         c.batches += 1
 

@@ -1,0 +1,48 @@
+"""Start-up of the ingest worker as a service: wait for InfluxDB, warm the kernels, run."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from ingest.deadletter import DeadLetterStore
+from ingest.influx import InfluxError, Writer, open_writer
+from ingest.quality import QualityCore, warm_up
+from ingest.worker import IngestWorker
+from stack.settings import Settings
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def _writer_when_ready(settings: Settings, stop: threading.Event) -> Writer | None:
+    delay = settings.ingest.retry_initial_s
+    while not stop.is_set():
+        try:
+            return open_writer(settings.influx)
+        except InfluxError as exc:
+            _LOGGER.warning("InfluxDB not ready (%s); retrying in %.1f s", exc, delay)
+        stop.wait(delay)
+        delay = min(2 * delay, settings.ingest.retry_max_s)
+    return None
+
+
+def run_ingest(
+    settings: Settings, stop: threading.Event, subscribed: threading.Event | None = None
+) -> None:
+    """Run until `stop`; `subscribed` is set once the broker confirmed the subscriptions."""
+    started = time.monotonic()
+    warm_up()
+    _LOGGER.info("quality kernels compiled or loaded in %.2f s", time.monotonic() - started)
+    writer = _writer_when_ready(settings, stop)
+    if writer is None:
+        return
+    deadletters = DeadLetterStore(settings.deadletter_path)
+    try:
+        worker = IngestWorker(settings, writer, deadletters, QualityCore(settings.quality))
+        if subscribed is not None:
+            worker.subscribed = subscribed
+        worker.run(stop)
+    finally:
+        writer.close()
+        deadletters.close()

@@ -1,0 +1,1 @@
+"""Simulated venues that run real edge agents against a real stack, and record ground truth."""

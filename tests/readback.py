@@ -1,0 +1,66 @@
+"""Reading back what InfluxDB holds, to compare with what was sent."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from ingest.influx import InfluxQL, InfluxUnavailable
+from simulators.fleet import GroundTruth
+from stack.settings import Settings
+
+Temp = tuple[str, str, int, float]
+PourRow = tuple[str, str, int, float, int]
+
+
+def stored_temperatures(settings: Settings) -> list[Temp]:
+    client = InfluxQL(settings.influx)
+    try:
+        series = client.query('SELECT "c" FROM "temperature" GROUP BY "venue", "tap"')
+    finally:
+        client.close()
+    return [
+        (s["tags"]["venue"], s["tags"]["tap"], int(ts), float(c))
+        for s in series
+        for ts, c in s["values"]
+    ]
+
+
+def stored_pours(settings: Settings) -> list[PourRow]:
+    client = InfluxQL(settings.influx)
+    try:
+        series = client.query('SELECT "ml", "dur_ms" FROM "pour" GROUP BY "venue", "tap"')
+    finally:
+        client.close()
+    return [
+        (s["tags"]["venue"], s["tags"]["tap"], int(ts), float(ml), int(dur))
+        for s in series
+        for ts, ml, dur in s["values"]
+    ]
+
+
+def sent_temperatures(truth: GroundTruth) -> list[Temp]:
+    return [(venue, r.tap, r.ts, r.c) for venue, r in truth.temps]
+
+
+def sent_pours(truth: GroundTruth) -> list[PourRow]:
+    return [(venue, r.tap, r.ts, r.ml, r.dur_ms) for venue, r in truth.pours]
+
+
+def wait_for(
+    condition: Callable[[], bool], timeout_s: float = 120.0, every_s: float = 0.25
+) -> bool:
+    """Poll until `condition` holds; a liveness bound for eventual delivery, not a speed test."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return True
+        except InfluxUnavailable:
+            pass
+        time.sleep(every_s)
+    return condition()
+
+
+def stored_count(settings: Settings) -> int:
+    return len(stored_temperatures(settings)) + len(stored_pours(settings))

@@ -1,0 +1,58 @@
+"""Every reading from edge agents reaches InfluxDB, equal to what was sent, and only once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from simulators.fleet import Fleet, FleetConfig
+from stack.settings import Settings
+from tests.conftest import IngestThread
+from tests.readback import (
+    sent_pours,
+    sent_temperatures,
+    stored_count,
+    stored_pours,
+    stored_temperatures,
+    wait_for,
+)
+
+START_MS = 1_750_000_000_000
+
+
+def run_fleet(settings: Settings, config: FleetConfig, duration_s: float) -> Fleet:
+    fleet = Fleet(config, settings.mqtt, settings.home / "spool")
+    fleet.connect()
+    fleet.fast_forward(START_MS, duration_s)
+    assert fleet.drain(), "agents could not empty their spools"
+    return fleet
+
+
+def test_readings_arrive_equal_to_what_was_sent(settings: Settings, ingest: IngestThread) -> None:
+    fleet = run_fleet(settings, FleetConfig(venues=3, taps_per_venue=4, seed=7), 1800)
+    fleet.close()
+    truth = fleet.truth
+    assert len(truth.temps) == 3 * 4 * 360
+    assert truth.pours, "a half hour of a normal evening has pours"
+    assert wait_for(lambda: stored_count(settings) >= truth.total)
+    assert sorted(stored_temperatures(settings)) == sorted(sent_temperatures(truth))
+    assert sorted(stored_pours(settings)) == sorted(sent_pours(truth))
+    assert ingest.deadletters().count() == 0
+
+
+def test_spool_survives_an_agent_restart(
+    settings: Settings, ingest: IngestThread, tmp_path: Path
+) -> None:
+    """Readings sealed while the agent was never connected go out when it next runs."""
+    config = FleetConfig(venues=1, taps_per_venue=2, seed=3)
+    offline = Fleet(config, settings.mqtt, settings.home / "spool")
+    offline.fast_forward(START_MS, 600)  # never connected: everything stays in the spool
+    offline.close()
+    assert all(agent.spool.path.exists() for agent in offline.agents)
+
+    again = Fleet(config, settings.mqtt, settings.home / "spool")
+    again.connect()
+    assert again.drain()
+    again.close()
+    truth = offline.truth
+    assert wait_for(lambda: stored_count(settings) >= truth.total)
+    assert sorted(stored_temperatures(settings)) == sorted(sent_temperatures(truth))
