@@ -41,6 +41,8 @@ _LOGGER = logging.getLogger(__name__)
 # Long enough to ride out a worker outage of days: the broker keeps our queue meanwhile.
 SESSION_EXPIRY_S = 14 * 24 * 3600
 STATS_EVERY_S = 10.0
+# Logged once the subscriptions are confirmed; `tapsense up` and tests wait for it in the log.
+READY_LINE = "ingest ready: subscriptions confirmed"
 _STATUS = msgspec.json.Decoder(Status)
 
 
@@ -137,6 +139,7 @@ class IngestWorker:
             _LOGGER.error("broker refused our subscriptions: %s", failed)
             return
         self.subscribed.set()
+        _LOGGER.info("%s", READY_LINE)
 
     def _on_disconnect(
         self, _c: paho.Client, _u: object, _f: object, reason: object, _p: object

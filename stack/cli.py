@@ -62,6 +62,7 @@ def cmd_ingest(settings: Settings, _args: argparse.Namespace) -> int:
 
 def cmd_api(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn
+
     from api.app import create_app
 
     uvicorn.run(

@@ -130,7 +130,21 @@ class ManagedProcess:
             self.process.wait()
 
 
-def _tcp_accepts(host: str, port: int) -> Callable[[], bool]:
+def log_says(path: Path, text: str) -> Callable[[], bool]:
+    """Ready check for a process that announces readiness in its log (only new lines count)."""
+    start = path.stat().st_size if path.exists() else 0
+
+    def check() -> bool:
+        if not path.exists():
+            return False
+        with path.open("rb") as log:
+            log.seek(start)
+            return text.encode() in log.read()
+
+    return check
+
+
+def tcp_accepts(host: str, port: int) -> Callable[[], bool]:
     def check() -> bool:
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return True
@@ -170,7 +184,7 @@ def start_mosquitto(data_dir: Path, host: str, port: int) -> ManagedProcess:
     proc = ManagedProcess(
         "mosquitto", [find_binary("mosquitto"), "-c", str(conf)], data_dir / "mosquitto.log"
     )
-    proc.start(_tcp_accepts(host, port))
+    proc.start(tcp_accepts(host, port))
     return proc
 
 

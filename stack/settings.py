@@ -16,7 +16,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,7 +28,12 @@ CONFIG_ENV = "TAPSENSE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("tapsense.toml")
 
 
-class MqttSettings(BaseModel):
+class _Section(BaseModel):
+    # A misspelt key in a config file must be an error, not a silently ignored line.
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(_Section):
     """Where the broker is and how services log in to it."""
 
     host: str = "127.0.0.1"
@@ -40,7 +45,7 @@ class MqttSettings(BaseModel):
     keepalive_s: int = Field(30, ge=5, le=3600)
 
 
-class InfluxSettings(BaseModel):
+class InfluxSettings(_Section):
     """Where readings are written. `transport=auto` picks v1 or v2 from the server's version."""
 
     url: str = "http://127.0.0.1:18086"
@@ -59,7 +64,7 @@ class InfluxSettings(BaseModel):
         return value.rstrip("/")
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(_Section):
     """The ingest worker: its MQTT session, batching and limits."""
 
     client_id: str = Field("tapsense-ingest-0", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
@@ -74,8 +79,18 @@ class IngestSettings(BaseModel):
     retry_initial_s: float = Field(0.2, gt=0)
     retry_max_s: float = Field(10.0, gt=0)
 
+    @model_validator(mode="after")
+    def _batch_fits_window(self) -> IngestSettings:
+        # A batch holds its acks until written: a batch the broker cannot fill would stall.
+        if self.batch_max_messages > self.receive_maximum:
+            raise ValueError(
+                f"batch_max_messages ({self.batch_max_messages}) must not exceed "
+                f"receive_maximum ({self.receive_maximum})"
+            )
+        return self
 
-class QualitySettings(BaseModel):
+
+class QualitySettings(_Section):
     """Default thresholds until the registry supplies them per beer, tap and venue."""
 
     warm_max_c: float = 7.0
@@ -83,7 +98,7 @@ class QualitySettings(BaseModel):
     warm_grace_s: float = Field(120.0, ge=0)
 
 
-class ApiSettings(BaseModel):
+class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(18000, ge=1, le=65535)
 

@@ -1,0 +1,1 @@
+"""Alerts: rules that turn quality events into alerts, their lifecycle and delivery (to come)."""

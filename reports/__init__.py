@@ -1,0 +1,1 @@
+"""Monthly venue reports: queries, metrics, tips and rendering (to come)."""

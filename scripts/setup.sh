@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs everything Tapsense needs on Debian 12 (run as root): Mosquitto and InfluxDB from
+# Debian's packages, a virtual environment in ./.venv, and the project with its test tools.
+# Safe to run again: it installs only what is missing. Starts no system service of its own;
+# Tapsense runs the broker and database itself, on its own ports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing ${missing[*]} with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e '.[test]'
+echo "setup: ready (.venv/bin/tapsense)"

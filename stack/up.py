@@ -1,0 +1,129 @@
+"""`tapsense up`: the whole local stack as child processes, stopped together.
+
+Mosquitto and InfluxDB run with generated configs and data under `home`; the ingest worker,
+the API and an optional simulated fleet run as `tapsense` subcommands, each logging to a file
+under `home/logs`. If any child exits on its own, the rest are stopped too.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from ingest import lineproto
+from ingest.influx import InfluxError, InfluxQL
+from ingest.worker import READY_LINE
+from stack.services import (
+    ManagedProcess,
+    ServiceError,
+    log_says,
+    require_free,
+    start_influxdb,
+    start_mosquitto,
+    tcp_accepts,
+)
+from stack.settings import Settings
+
+_LOGGER = logging.getLogger(__name__)
+
+INFLUX_RPC_PORT_OFFSET = 2  # influxd also needs a port for backup/restore: the HTTP port + 2
+PROGRESS_EVERY_S = 10.0
+
+
+def tapsense_process(logs: Path, name: str, *args: str) -> ManagedProcess:
+    """A `tapsense` subcommand as a child process, logging to `logs/<name>.log`."""
+    logs.mkdir(parents=True, exist_ok=True)
+    argv = [sys.executable, "-m", "stack.cli", name, *args]
+    return ManagedProcess(name, argv, logs / f"{name}.log")
+
+
+def start_ingest(logs: Path) -> ManagedProcess:
+    """Started and subscribed: from then on the broker keeps every message for it."""
+    proc = tapsense_process(logs, "ingest")
+    proc.start(log_says(proc.log_path, READY_LINE), timeout_s=120)
+    return proc
+
+
+def _stored_last_minute(influx: InfluxQL) -> str:
+    try:
+        series = influx.query(
+            f'SELECT count("c") FROM "{lineproto.TEMPERATURE}" WHERE time > now() - 1m'
+        )
+    except InfluxError as exc:
+        return f"InfluxDB not answering ({exc})"
+    count = series[0]["values"][0][1] if series else 0
+    return f"{count} temperature readings stored in the last minute"
+
+
+def run_stack(settings: Settings, *, fleet_venues: int, taps: int, stop: threading.Event) -> int:
+    home = settings.home.resolve()
+    # Children read the same settings, with `home` pinned so they agree whatever their cwd.
+    os.environ["TAPSENSE_HOME"] = str(home)
+    influx_url = urlsplit(settings.influx.url)
+    children: list[ManagedProcess] = []
+    try:
+        require_free("api", settings.api.host, settings.api.port)
+        children.append(start_mosquitto(home / "mosquitto", settings.mqtt.host, settings.mqtt.port))
+        host, port = influx_url.hostname or "127.0.0.1", influx_url.port or 8086
+        children.append(
+            start_influxdb(home / "influxdb", host, port, port + INFLUX_RPC_PORT_OFFSET)
+        )
+        logs = home / "logs"
+        children.append(start_ingest(logs))
+        api = tapsense_process(logs, "api")
+        api.start(tcp_accepts(settings.api.host, settings.api.port))
+        children.append(api)
+        if fleet_venues:
+            fleet = tapsense_process(
+                logs, "simulate", "--venues", str(fleet_venues), "--taps", str(taps)
+            )
+            fleet.start(lambda: True)
+            children.append(fleet)
+    except ServiceError as exc:
+        _LOGGER.error("%s", exc)
+        for child in reversed(children):
+            child.stop()
+        return 1
+    except BaseException:
+        for child in reversed(children):
+            child.stop()
+        raise
+
+    api = f"http://{settings.api.host}:{settings.api.port}"
+    print(
+        f"\nTapsense is up (data and logs under {home}):\n"
+        f"  API             {api}/docs   health: {api}/health\n"
+        f"  live taps       {api}/venues/venue-001/taps\n"
+        f"  MQTT broker     {settings.mqtt.host}:{settings.mqtt.port}\n"
+        f"  InfluxDB        {settings.influx.url}  database {settings.influx.database!r}\n"
+        f"  simulated fleet {fleet_venues} venues x {taps} taps"
+        f"{'' if fleet_venues else ' (none: add --fleet N)'}\n"
+        f"  logs            {home / 'logs'}\n"
+        "Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    influx = InfluxQL(settings.influx)
+    code = 0
+    try:
+        while not stop.wait(PROGRESS_EVERY_S):
+            dead = [c for c in children if c.process is not None and c.process.poll() is not None]
+            if dead:
+                for child in dead:
+                    _LOGGER.error(
+                        "%s exited with %s; see %s",
+                        child.name,
+                        child.process.returncode if child.process else "?",
+                        child.log_path,
+                    )
+                code = 1
+                break
+            _LOGGER.info("%s", _stored_last_minute(influx))
+    finally:
+        influx.close()
+        for child in reversed(children):
+            child.stop()
+    return code
