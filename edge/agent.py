@@ -207,7 +207,10 @@ class EdgeAgent:
         sent = 0
         for seq, payload in self.spool.pending(self._highest_sent, room):
             info = self._client.publish(self._telemetry, payload, qos=1)
-            mqtt.check(info.rc, f"publish seq {seq}")
+            # NO_CONN: the connection dropped since we looked; paho keeps the message queued
+            # and sends it after reconnecting, so it is in flight all the same.
+            if info.rc != paho.MQTT_ERR_NO_CONN:
+                mqtt.check(info.rc, f"publish seq {seq}")
             self._inflight[info.mid] = seq
             self._highest_sent = seq
             sent += 1

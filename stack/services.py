@@ -81,6 +81,7 @@ class ManagedProcess:
     name: str
     argv: list[str]
     log_path: Path
+    env: dict[str, str] | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
     _log: IO[bytes] | None = field(default=None, init=False)
 
@@ -93,7 +94,11 @@ class ManagedProcess:
     def start(self, ready: Callable[[], bool], timeout_s: float = 30.0) -> None:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            self.argv, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            self.argv,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=self.env,
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

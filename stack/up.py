@@ -34,16 +34,18 @@ INFLUX_RPC_PORT_OFFSET = 2  # influxd also needs a port for backup/restore: the 
 PROGRESS_EVERY_S = 10.0
 
 
-def tapsense_process(logs: Path, name: str, *args: str) -> ManagedProcess:
+def tapsense_process(
+    logs: Path, name: str, *args: str, env: dict[str, str] | None = None
+) -> ManagedProcess:
     """A `tapsense` subcommand as a child process, logging to `logs/<name>.log`."""
     logs.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "stack.cli", name, *args]
-    return ManagedProcess(name, argv, logs / f"{name}.log")
+    return ManagedProcess(name, argv, logs / f"{name}.log", env=env)
 
 
-def start_ingest(logs: Path) -> ManagedProcess:
+def start_ingest(logs: Path, env: dict[str, str] | None = None) -> ManagedProcess:
     """Started and subscribed: from then on the broker keeps every message for it."""
-    proc = tapsense_process(logs, "ingest")
+    proc = tapsense_process(logs, "ingest", env=env)
     proc.start(log_says(proc.log_path, READY_LINE), timeout_s=120)
     return proc
 

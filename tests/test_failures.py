@@ -1,0 +1,134 @@
+"""Delivery through failures: a worker killed mid-stream, InfluxDB down, the broker away.
+
+In each, every reading the simulated sensors produced ends up in InfluxDB exactly once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from simulators.fleet import Fleet, FleetConfig
+from stack.settings import Settings
+from stack.up import start_ingest
+from tests.conftest import Broker, IngestThread, end_session, make_settings, new_broker, new_influx
+from tests.readback import (
+    sent_pours,
+    sent_temperatures,
+    stored_count,
+    stored_pours,
+    stored_temperatures,
+    wait_for,
+)
+
+START_MS = 1_760_000_000_000
+# Slow enough that the stream lasts seconds, so a failure lands in the middle of it.
+THROTTLED = FleetConfig(venues=2, taps_per_venue=4, seed=11, catchup_messages_per_s=10)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    return {
+        **os.environ,
+        "TAPSENSE_HOME": str(settings.home),
+        "TAPSENSE_MQTT__PORT": str(settings.mqtt.port),
+        "TAPSENSE_INFLUX__URL": settings.influx.url,
+        "TAPSENSE_INFLUX__DATABASE": settings.influx.database,
+        "TAPSENSE_INGEST__CLIENT_ID": settings.ingest.client_id,
+    }
+
+
+class Stream:
+    """A fleet publishing its spooled readings in a background thread."""
+
+    def __init__(self, settings: Settings, config: FleetConfig, duration_s: float) -> None:
+        self.fleet = Fleet(config, settings.mqtt, settings.home / "spool")
+        self.fleet.connect()
+        self.fleet.fast_forward(START_MS, duration_s)
+        self.drained = threading.Event()
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        if self.fleet.drain(timeout_s=300):
+            self.drained.set()
+
+    def finish(self) -> None:
+        self.thread.join(310)
+        assert self.drained.is_set(), "agents could not empty their spools"
+        self.fleet.close()
+
+
+def assert_all_stored_once(settings: Settings, fleet: Fleet) -> None:
+    truth = fleet.truth
+    assert wait_for(lambda: stored_count(settings) >= truth.total, timeout_s=180)
+    assert sorted(stored_temperatures(settings)) == sorted(sent_temperatures(truth))
+    assert sorted(stored_pours(settings)) == sorted(sent_pours(truth))
+
+
+def test_ingest_killed_mid_stream_loses_nothing_and_stores_nothing_twice(
+    settings: Settings, tmp_path: Path
+) -> None:
+    env = settings_env(settings)
+    worker = start_ingest(tmp_path / "logs", env)
+    stream = Stream(settings, THROTTLED, duration_s=4 * 3600)
+    total = stream.fleet.truth.total
+    assert wait_for(lambda: stored_count(settings) >= 2000)
+    worker.kill()  # SIGKILL: no flush, no goodbye
+    at_kill = stored_count(settings)
+    assert at_kill < total, "the stream ended before the kill; it must be killed mid-stream"
+    worker = start_ingest(tmp_path / "logs", env)
+    try:
+        stream.finish()
+        assert_all_stored_once(settings, stream.fleet)
+    finally:
+        worker.stop()
+        end_session(settings)
+
+
+def test_influxdb_down_for_30_seconds_under_a_stream(
+    tmp_path: Path, broker: Broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    own_influx = new_influx(tmp_path / "influxdb")
+    settings = make_settings(tmp_path, broker, own_influx)
+    try:
+        with IngestThread(settings) as ingest:
+            stream = Stream(settings, THROTTLED, duration_s=3 * 3600)
+            assert wait_for(lambda: stored_count(settings) >= 1000)
+            before = stored_count(settings)
+            own_influx.process.stop()
+            assert before < stream.fleet.truth.total, "the outage must fall inside the stream"
+            assert not ingest.stop.wait(30)
+            own_influx.restart()
+            stream.finish()
+            assert_all_stored_once(settings, stream.fleet)
+            assert "InfluxDB write failed" in caplog.text
+        end_session(settings)
+    finally:
+        own_influx.process.stop()
+
+
+def test_broker_away_from_the_agents_their_spools_deliver_afterwards(
+    tmp_path: Path, influx: object
+) -> None:
+    own_broker = new_broker(tmp_path / "mosquitto")
+    settings = make_settings(tmp_path, own_broker, influx)  # type: ignore[arg-type]
+    try:
+        with IngestThread(settings):
+            fleet = Fleet(THROTTLED, settings.mqtt, settings.home / "spool")
+            fleet.connect()
+            fleet.fast_forward(START_MS, 1800)
+            assert wait_for(lambda: stored_count(settings) >= 500)
+            own_broker.process.stop()
+            # The venues keep measuring while the broker is unreachable.
+            fleet.fast_forward(START_MS + 1800 * 1000, 1800)
+            depth = sum(agent.spool.depth() for agent in fleet.agents)
+            assert depth > 0 and not any(agent.connected.is_set() for agent in fleet.agents)
+            own_broker.restart()
+            assert fleet.drain(timeout_s=180)
+            fleet.close()
+            assert_all_stored_once(settings, fleet)
+    finally:
+        own_broker.process.stop()
