@@ -1,0 +1,75 @@
+"""The edge agent's pure parts: topics, pour detection, the spool, line protocol escaping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from edge.pour import DetectedPour, FlowCalibration, PourDetector
+from edge.spool import Spool
+from edge.wire import DeviceTopic, Telemetry, Temperature, TopicKind, WireError
+from ingest import lineproto
+
+T0 = 1_750_000_000_000
+
+
+def test_topics_round_trip_and_refuse_bad_ids() -> None:
+    topic = DeviceTopic("venue-1", "edge_2", TopicKind.TELEMETRY)
+    assert str(topic) == "tapsense/v1/venue-1/edge_2/telemetry"
+    assert DeviceTopic.parse(str(topic)) == topic
+    for bad in (
+        "tapsense/v1/a/b",
+        "tapsense/v2/a/b/telemetry",
+        "tapsense/v1/a b/c/telemetry",
+        "tapsense/v1/a/+/telemetry",
+        "tapsense/v1/a/b/config",
+    ):
+        with pytest.raises(WireError):
+            DeviceTopic.parse(bad)
+
+
+def test_pour_ends_after_the_idle_gap_with_the_calibrated_volume() -> None:
+    detector = PourDetector(FlowCalibration(k_factor=5000, idle_gap_ms=1000, min_ml=15))
+    assert detector.feed(T0, 0) is None
+    assert detector.feed(T0 + 500, 1000) is None  # 200 mL
+    assert detector.feed(T0 + 1000, 1500) is None  # 300 mL more
+    assert detector.feed(T0 + 1500, 0) is None  # idle, but not for long enough
+    assert detector.feed(T0 + 2000, 0) == DetectedPour(end_ms=T0 + 1000, ml=500.0, duration_ms=500)
+    assert detector.feed(T0 + 3000, 0) is None
+
+
+def test_drips_below_the_minimum_are_not_pours() -> None:
+    detector = PourDetector(FlowCalibration(k_factor=5000, idle_gap_ms=1000, min_ml=15))
+    detector.feed(T0, 50)  # 10 mL
+    assert detector.feed(T0 + 1000, 0) is None
+
+
+def test_calibration_refuses_nonsense() -> None:
+    with pytest.raises(ValueError, match="k_factor"):
+        FlowCalibration(k_factor=0)
+
+
+def test_spool_numbers_messages_and_keeps_them_until_removed(tmp_path: Path) -> None:
+    path = tmp_path / "spool.sqlite"
+    spool = Spool(path)
+    seqs = [spool.add([Temperature(tap="t", ts=T0 + k, c=4.0)], []) for k in range(3)]
+    assert seqs == [1, 2, 3]
+    spool.remove([1, 2])
+    spool.close()
+
+    reopened = Spool(path)  # an agent restart
+    assert reopened.depth() == 1
+    [(seq, payload)] = reopened.pending(0, 10)
+    assert seq == 3
+    assert msgspec.json.decode(payload, type=Telemetry).seq == 3
+    reopened.remove([3])
+    assert reopened.add([], []) == 4  # numbers are never reused, even once the spool is empty
+
+
+def test_line_protocol_escapes_tag_values() -> None:
+    assert lineproto.tag("a b,c=d\\") == "a\\ b\\,c\\=d\\\\"
+    assert lineproto.string_field('say "hi"\n') == '"say \\"hi\\"\\n"'
+    [line] = lineproto.temperatures("v 1", 7, [Temperature(tap="t,1", ts=T0, c=4.25)])
+    assert line == f"temperature,venue=v\\ 1,tap=t\\,1 c=4.25,seq=7i {T0}"
