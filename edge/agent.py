@@ -173,8 +173,9 @@ class EdgeAgent:
         self, _c: paho.Client, _u: object, _f: object, reason: object, _p: object
     ) -> None:
         self.connected.clear()
-        _LOGGER.warning(
-            "%s/%s offline (%s); spooling", self.config.venue, self.config.device, reason
+        level = logging.WARNING if getattr(reason, "is_failure", True) else logging.INFO
+        _LOGGER.log(
+            level, "%s/%s offline (%s); spooling", self.config.venue, self.config.device, reason
         )
 
     def _on_publish(self, _c: paho.Client, _u: object, mid: int, _r: object, _p: object) -> None:

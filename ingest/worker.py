@@ -147,8 +147,10 @@ class IngestWorker:
         with self._ack_lock:
             self._generation += 1
         self.connected.clear()
-        _LOGGER.warning(
-            "disconnected from the broker (%s); unacknowledged messages will be redelivered", reason
+        _LOGGER.log(
+            logging.WARNING if getattr(reason, "is_failure", True) else logging.INFO,
+            "disconnected from the broker (%s); unacknowledged messages will be redelivered",
+            reason,
         )
 
     def _on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
