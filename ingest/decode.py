@@ -8,6 +8,7 @@ message that fails it is decoded again reading by reading to find out which are 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -92,10 +93,11 @@ def _decode_reading_by_reading(
     except _DECODE_ERRORS as exc:
         return Rejection(topic, _reason(exc), payload)
     decoded = Decoded(where.venue, where.device, envelope.seq)
-    for name, raws, decoder, into in (
+    decoders: tuple[tuple[str, list[msgspec.Raw], msgspec.json.Decoder[Any], list[Any]], ...] = (
         ("temps", envelope.temps, _TEMPERATURE, decoded.temps),
         ("pours", envelope.pours, _POUR, decoded.pours),
-    ):
+    )
+    for name, raws, decoder, into in decoders:
         for index, raw in enumerate(raws):
             try:
                 into.append(decoder.decode(raw))

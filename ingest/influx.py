@@ -88,7 +88,7 @@ class V2Writer:
         )
         self._api = self._client.write_api(write_options=SYNCHRONOUS)
         self._bucket = settings.bucket
-        self._precision = WritePrecision.MS
+        self._precision: Any = WritePrecision.MS  # a str constant; the stubs want the enum
 
     def write(self, body: bytes) -> None:
         from influxdb_client.rest import ApiException

@@ -12,11 +12,13 @@ the rule only looks at per-tap state, any split of a stream into batches gives t
 
 from __future__ import annotations
 
+from typing import Any
+
 import numba as nb
 import numpy as np
 
 # Compilation flags live here, once (practice from STUMPY's config.py).
-JIT = {"nopython": True, "cache": True, "nogil": True}
+JIT: dict[str, Any] = {"nopython": True, "cache": True, "nogil": True}
 
 STATE_OK = 0
 STATE_WARM = 1

@@ -54,8 +54,8 @@ class QualityCore:
         self._alloc(_INITIAL_CAPACITY)
 
     def _alloc(self, capacity: int) -> None:
-        def grow(old: np.ndarray | None, dtype: type, fill: float) -> np.ndarray:
-            new = np.full(capacity, fill, dtype=dtype)
+        def grow(old: np.ndarray | None, dtype: type, fill: float | np.integer) -> np.ndarray:
+            new: np.ndarray = np.full(capacity, fill, dtype=dtype)
             if old is not None:
                 new[: old.shape[0]] = old
             return new
@@ -111,7 +111,8 @@ class QualityCore:
         )
         return [
             QualityEvent(
-                *self.taps[ev_tap[k]],
+                self.taps[ev_tap[k]][0],
+                self.taps[ev_tap[k]][1],
                 Check.WARM_BEER,
                 _LEVELS[int(ev_state[k])],
                 int(ev_ts[k]),

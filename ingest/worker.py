@@ -160,7 +160,7 @@ class IngestWorker:
                 message.mid,
                 message.qos,
                 message.topic,
-                message.payload,
+                bytes(message.payload),
                 bool(message.dup),
             )
         )

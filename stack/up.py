@@ -95,11 +95,11 @@ def run_stack(settings: Settings, *, fleet_venues: int, taps: int, stop: threadi
             child.stop()
         raise
 
-    api = f"http://{settings.api.host}:{settings.api.port}"
+    url = f"http://{settings.api.host}:{settings.api.port}"
     print(
         f"\nTapsense is up (data and logs under {home}):\n"
-        f"  API             {api}/docs   health: {api}/health\n"
-        f"  live taps       {api}/venues/venue-001/taps\n"
+        f"  API             {url}/docs   health: {url}/health\n"
+        f"  live taps       {url}/venues/venue-001/taps\n"
         f"  MQTT broker     {settings.mqtt.host}:{settings.mqtt.port}\n"
         f"  InfluxDB        {settings.influx.url}  database {settings.influx.database!r}\n"
         f"  simulated fleet {fleet_venues} venues x {taps} taps"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from simulators.fleet import Fleet, FleetConfig
 from stack.settings import Settings
 from tests.conftest import IngestThread
@@ -56,3 +58,16 @@ def test_spool_survives_an_agent_restart(
     truth = offline.truth
     assert wait_for(lambda: stored_count(settings) >= truth.total)
     assert sorted(stored_temperatures(settings)) == sorted(sent_temperatures(truth))
+
+
+@pytest.mark.slow
+def test_soak_a_day_of_twenty_venues_arrives_whole(
+    settings: Settings, ingest: IngestThread
+) -> None:
+    """Soak: 20 venues x 8 taps over a simulated day, about 280,000 readings."""
+    fleet = run_fleet(settings, FleetConfig(venues=20, taps_per_venue=8, seed=5), 24 * 3600)
+    fleet.close()
+    truth = fleet.truth
+    assert wait_for(lambda: stored_count(settings) >= truth.total, timeout_s=600)
+    assert sorted(stored_temperatures(settings)) == sorted(sent_temperatures(truth))
+    assert sorted(stored_pours(settings)) == sorted(sent_pours(truth))
