@@ -7,6 +7,7 @@ import msgspec
 import pytest
 
 from edge.wire import DeviceTopic, Pour, Telemetry, Temperature, TopicKind, encode
+from ingest.influx import V1Writer
 from stack.settings import Settings
 from tests.conftest import IngestThread, publisher
 from tests.readback import stored_temperatures, wait_for
@@ -137,3 +138,27 @@ def test_the_worker_keeps_reading_after_many_bad_messages(
     client.disconnect()
     assert wait_for(lambda: len(stored_temperatures(settings)) == 3)
     assert ingest.deadletters().count() == count
+
+
+def test_points_influxdb_refuses_are_dead_lettered_and_the_rest_written(
+    settings: Settings, ingest: IngestThread
+) -> None:
+    """InfluxDB 1.x refuses a float `c` in a shard where `c` is already a string (HTTP 400)."""
+    writer = V1Writer(settings.influx)
+    writer.write(f'temperature,venue=elsewhere,tap=x c="text" {T0}\n'.encode())
+    writer.close()
+    next_month = T0 + 30 * 24 * 3600 * 1000  # another shard, where `c` is still free
+    refused = good(1)
+    later = encode(Telemetry(v=1, seq=2, temps=[Temperature(tap="tap-01", ts=next_month, c=4.0)]))
+    client = publisher(settings)
+    client.publish(TOPIC, refused, qos=1).wait_for_publish(10)
+    client.publish(TOPIC, later, qos=1).wait_for_publish(10)
+    client.disconnect()
+
+    assert wait_for(lambda: ingest.deadletters().count() == 1)
+    [letter] = ingest.deadletters().latest(10)
+    assert letter.reason.startswith("InfluxDB refused") and "field type conflict" in letter.reason
+    assert bytes(letter.payload) == refused
+    assert wait_for(
+        lambda: ("venue-bad", "tap-01", next_month, 4.0) in stored_temperatures(settings)
+    )
