@@ -24,7 +24,7 @@ from ingest import lineproto
 from ingest.influx import InfluxQL, V1Writer, ensure_database
 from simulators.fleet import Fleet, FleetConfig
 from stack.services import free_port, start_influxdb, start_mosquitto
-from stack.settings import InfluxSettings, MqttSettings
+from stack.settings import InfluxSettings, IngestSettings, MqttSettings, Settings, environment
 from stack.up import start_ingest
 
 T0 = 1_750_000_000_000
@@ -100,14 +100,13 @@ def end_to_end(
     influx_settings: InfluxSettings,
     args: argparse.Namespace,
 ) -> tuple[float, int, int]:
-    env = {
-        **os.environ,
-        "TAPSENSE_HOME": str(home),
-        "TAPSENSE_MQTT__PORT": str(mqtt_settings.port),
-        "TAPSENSE_INFLUX__URL": influx_settings.url,
-        "TAPSENSE_INFLUX__DATABASE": influx_settings.database,
-        "TAPSENSE_INGEST__CLIENT_ID": "bench-ingest",
-    }
+    settings = Settings(
+        home=home,
+        mqtt=mqtt_settings,
+        influx=influx_settings,
+        ingest=IngestSettings(client_id="bench-ingest"),
+    )
+    env = {**os.environ, **environment(settings)}
     ingest = start_ingest(home / "logs", env)
     config = FleetConfig(venues=args.venues, taps_per_venue=args.taps, seed=1)
     fleet = Fleet(config, mqtt_settings, home / "spool")

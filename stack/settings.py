@@ -11,6 +11,7 @@ must not collide with them.
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cached_property
 from pathlib import Path
@@ -148,3 +149,16 @@ def config_file() -> Path | None:
             raise FileNotFoundError(f"{CONFIG_ENV}={named}: no such file")
         return path
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    """The settings as `TAPSENSE_*` variables, so a child process reads the same ones."""
+    env = {}
+    for name, value in settings.model_dump(mode="json").items():
+        items = value.items() if isinstance(value, dict) else [(None, value)]
+        for key, item in items:
+            if item is None:
+                continue
+            var = f"TAPSENSE_{name}" if key is None else f"TAPSENSE_{name}__{key}"
+            env[var.upper()] = item if isinstance(item, str) else json.dumps(item)
+    return env

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from simulators.fleet import Fleet, FleetConfig
-from stack.settings import Settings
+from stack.settings import Settings, environment
 from stack.up import start_ingest
 from tests.conftest import Broker, IngestThread, end_session, make_settings, new_broker, new_influx
 from tests.readback import (
@@ -30,14 +30,7 @@ THROTTLED = FleetConfig(venues=2, taps_per_venue=4, seed=11, catchup_messages_pe
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    return {
-        **os.environ,
-        "TAPSENSE_HOME": str(settings.home),
-        "TAPSENSE_MQTT__PORT": str(settings.mqtt.port),
-        "TAPSENSE_INFLUX__URL": settings.influx.url,
-        "TAPSENSE_INFLUX__DATABASE": settings.influx.database,
-        "TAPSENSE_INGEST__CLIENT_ID": settings.ingest.client_id,
-    }
+    return {**os.environ, **environment(settings)}
 
 
 class Stream:

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from stack.cli import main
-from stack.settings import Settings
+from stack.settings import Settings, environment
 
 
 def test_environment_overrides_the_config_file(
@@ -64,3 +64,12 @@ def test_config_command_leaves_secrets_out(
     assert main(["config"]) == 0
     out = capsys.readouterr().out
     assert "hunter2" not in out and "s3cret" not in out and '"port": 18830' in out
+
+
+def test_environment_round_trips_the_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = Settings(home=tmp_path, mqtt={"port": 1999, "tls": True}, influx={"timeout_s": 2.5})
+    for name, value in environment(original).items():
+        monkeypatch.setenv(name, value)
+    assert Settings() == original
