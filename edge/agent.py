@@ -40,6 +40,25 @@ from stack.settings import MqttSettings
 _LOGGER = logging.getLogger(__name__)
 
 
+class TokenBucket:
+    """At most `rate` per second on average, and `burst` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._at: float | None = None
+
+    def available(self, now: float) -> int:
+        if self._at is not None:
+            self._tokens = min(self._burst, self._tokens + (now - self._at) * self._rate)
+        self._at = now
+        return int(self._tokens)
+
+    def take(self, count: int) -> None:
+        self._tokens -= count
+
+
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
     venue: str
@@ -93,8 +112,7 @@ class EdgeAgent:
         self._inflight: dict[int, int] = {}  # paho mid -> spool seq
         self._highest_sent = 0
         self._acked: queue.SimpleQueue[int] = queue.SimpleQueue()
-        self._tokens = float(config.max_inflight)
-        self._tokens_at = time.monotonic()
+        self._catchup = TokenBucket(config.catchup_messages_per_s, burst=config.max_inflight)
         self.connected = threading.Event()
         self._telemetry = str(DeviceTopic(config.venue, config.device, TopicKind.TELEMETRY))
         self._status = str(DeviceTopic(config.venue, config.device, TopicKind.STATUS))
@@ -196,13 +214,10 @@ class EdgeAgent:
         self.counters.acknowledged += len(done)
         if not self.connected.is_set():
             return 0
-        now = time.monotonic()
-        cap = float(self.config.max_inflight)
-        self._tokens = min(
-            cap, self._tokens + (now - self._tokens_at) * self.config.catchup_messages_per_s
+        room = min(
+            self.config.max_inflight - len(self._inflight),
+            self._catchup.available(time.monotonic()),
         )
-        self._tokens_at = now
-        room = min(self.config.max_inflight - len(self._inflight), int(self._tokens))
         if room <= 0:
             return 0
         sent = 0
@@ -215,7 +230,7 @@ class EdgeAgent:
             self._inflight[info.mid] = seq
             self._highest_sent = seq
             sent += 1
-        self._tokens -= sent
+        self._catchup.take(sent)
         self.counters.published += sent
         return sent
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from edge.agent import TokenBucket
 from edge.pour import DetectedPour, FlowCalibration, PourDetector
 from edge.spool import Spool
 from edge.wire import DeviceTopic, Telemetry, Temperature, TopicKind, WireError
@@ -91,3 +92,14 @@ def test_write_transport_follows_the_server_version(
     version: str, configured: str, expected: str
 ) -> None:
     assert choose_transport(version, configured) == expected
+
+
+def test_catch_up_after_an_outage_is_bounded_by_the_rate() -> None:
+    bucket = TokenBucket(rate=5, burst=20)
+    assert bucket.available(100.0) == 20  # a full window at once after reconnecting ...
+    bucket.take(20)
+    assert bucket.available(100.0) == 0
+    assert bucket.available(101.0) == 5  # ... then no more than 5 messages a second
+    bucket.take(5)
+    assert bucket.available(101.5) == 2
+    assert bucket.available(1000.0) == 20  # idle time does not bank more than one burst
