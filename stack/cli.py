@@ -135,6 +135,26 @@ def cmd_config(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    return parse
+
+
+positive_int = _at_least(1)
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tapsense",
@@ -156,12 +176,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--fleet",
-        type=int,
+        type=_at_least(0),
         default=0,
         metavar="N",
         help="also run N simulated venues (default: none)",
     )
-    up.add_argument("--taps", type=int, default=4, metavar="M", help="taps per simulated venue")
+    up.add_argument(
+        "--taps", type=positive_int, default=4, metavar="M", help="taps per simulated venue"
+    )
     up.set_defaults(run=cmd_up)
 
     sub.add_parser("ingest", help="run the ingest worker").set_defaults(run=cmd_ingest)
@@ -173,19 +195,19 @@ def build_parser() -> argparse.ArgumentParser:
         description="Each simulated venue is a real edge agent with a disk "
         "spool under `home`/spool, publishing to the configured broker.",
     )
-    sim.add_argument("--venues", type=int, default=3, metavar="N")
-    sim.add_argument("--taps", type=int, default=4, metavar="M", help="taps per venue")
+    sim.add_argument("--venues", type=positive_int, default=3, metavar="N")
+    sim.add_argument("--taps", type=positive_int, default=4, metavar="M", help="taps per venue")
     sim.add_argument("--seed", type=int, default=1, help="same seed, same readings")
     sim.add_argument(
         "--interval",
-        type=float,
+        type=positive_float,
         default=5.0,
         metavar="S",
         help="seconds between samples of each tap (simulated time)",
     )
     sim.add_argument(
         "--fast-forward",
-        type=float,
+        type=positive_float,
         metavar="SECONDS",
         help="backfill this many seconds up to now as fast as possible, then stop",
     )
@@ -198,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.set_defaults(run=cmd_simulate)
 
     dead = sub.add_parser("deadletters", help="show refused messages and readings with reasons")
-    dead.add_argument("--limit", type=int, default=20)
+    dead.add_argument("--limit", type=positive_int, default=20)
     dead.set_defaults(run=cmd_deadletters)
 
     sub.add_parser("config", help="print the settings in force (secrets left out)").set_defaults(

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from simulators.fleet import Fleet, FleetConfig
-from stack.settings import Settings
+from stack.settings import Settings, environment
 from tests.conftest import IngestThread
 from tests.readback import (
     sent_pours,
@@ -71,3 +75,45 @@ def test_soak_a_day_of_twenty_venues_arrives_whole(
     assert wait_for(lambda: stored_count(settings) >= truth.total, timeout_s=600)
     assert sorted(stored_temperatures(settings)) == sorted(sent_temperatures(truth))
     assert sorted(stored_pours(settings)) == sorted(sent_pours(truth))
+
+
+def test_simulate_command_backfills_and_writes_its_ground_truth(
+    settings: Settings, ingest: IngestThread
+) -> None:
+    truth_file = settings.home / "truth.jsonl"
+    env = {**os.environ, **environment(settings)}
+    command = [
+        sys.executable,
+        "-m",
+        "stack.cli",
+        "simulate",
+        "--venues",
+        "2",
+        "--taps",
+        "2",
+        "--fast-forward",
+        "900",
+        "--truth",
+        str(truth_file),
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    sent = [msgspec.json.decode(line) for line in truth_file.read_bytes().splitlines()]
+    temps = sorted(
+        (r["venue"], r["tap"], r["ts"], r["c"]) for r in sent if r["kind"] == "temperature"
+    )
+    assert len(temps) == 2 * 2 * 180
+    assert wait_for(lambda: stored_count(settings) >= len(sent))
+    assert sorted(stored_temperatures(settings)) == temps
+    assert f"sent {len(sent)} readings" in result.stderr
+
+
+def test_simulate_command_refuses_nonsense_arguments() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "stack.cli", "simulate", "--venues", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--venues: must be at least 1, not 0" in result.stderr
