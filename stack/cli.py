@@ -115,6 +115,9 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_deadletters(settings: Settings, args: argparse.Namespace) -> int:
     from ingest.deadletter import DeadLetterStore
 
+    if not settings.deadletter_path.exists():
+        print(f"nothing refused yet: no dead-letter store at {settings.deadletter_path}")
+        return 0
     store = DeadLetterStore(settings.deadletter_path)
     rows = store.latest(args.limit)
     print(f"{store.count()} refused in {settings.deadletter_path}; latest {len(rows)}:")
