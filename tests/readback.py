@@ -63,4 +63,13 @@ def wait_for(
 
 
 def stored_count(settings: Settings) -> int:
-    return len(stored_temperatures(settings)) + len(stored_pours(settings))
+    """Temperatures and pours stored, counted by InfluxDB (cheap enough to poll)."""
+    client = InfluxQL(settings.influx)
+    try:
+        total = 0
+        for query in ('SELECT count("c") FROM "temperature"', 'SELECT count("ml") FROM "pour"'):
+            series = client.query(query)
+            total += int(series[0]["values"][0][1]) if series else 0
+        return total
+    finally:
+        client.close()
