@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from ingest.influx import InfluxQL, InfluxUnavailable
 from simulators.fleet import GroundTruth
@@ -13,28 +14,36 @@ Temp = tuple[str, str, int, float]
 PourRow = tuple[str, str, int, float, int]
 
 
-def stored_temperatures(settings: Settings) -> list[Temp]:
-    client = InfluxQL(settings.influx)
+def _per_venue(settings: Settings, measurement: str, fields: str) -> list[dict[str, Any]]:
+    """Every series of a measurement, read one venue at a time to keep responses small."""
+    client = InfluxQL(settings.influx.model_copy(update={"timeout_s": 120.0}))
     try:
-        series = client.query('SELECT "c" FROM "temperature" GROUP BY "venue", "tap"')
+        tags = client.query(f'SHOW TAG VALUES FROM "{measurement}" WITH KEY = "venue"')
+        venues = [value for _, value in tags[0]["values"]] if tags else []
+        return [
+            series
+            for venue in venues
+            for series in client.query(
+                f'SELECT {fields} FROM "{measurement}" '
+                f'WHERE "venue" = \'{venue}\' GROUP BY "venue", "tap"'
+            )
+        ]
     finally:
         client.close()
+
+
+def stored_temperatures(settings: Settings) -> list[Temp]:
     return [
         (s["tags"]["venue"], s["tags"]["tap"], int(ts), float(c))
-        for s in series
+        for s in _per_venue(settings, "temperature", '"c"')
         for ts, c in s["values"]
     ]
 
 
 def stored_pours(settings: Settings) -> list[PourRow]:
-    client = InfluxQL(settings.influx)
-    try:
-        series = client.query('SELECT "ml", "dur_ms" FROM "pour" GROUP BY "venue", "tap"')
-    finally:
-        client.close()
     return [
         (s["tags"]["venue"], s["tags"]["tap"], int(ts), float(ml), int(dur))
-        for s in series
+        for s in _per_venue(settings, "pour", '"ml", "dur_ms"')
         for ts, ml, dur in s["values"]
     ]
 

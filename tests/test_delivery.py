@@ -68,7 +68,7 @@ def test_spool_survives_an_agent_restart(
 def test_soak_a_day_of_twenty_venues_arrives_whole(
     settings: Settings, ingest: IngestThread
 ) -> None:
-    """Soak: 20 venues x 8 taps over a simulated day, about 280,000 readings."""
+    """Soak: 20 venues x 8 taps over a simulated day, about 2.8 million readings."""
     fleet = run_fleet(settings, FleetConfig(venues=20, taps_per_venue=8, seed=5), 24 * 3600)
     fleet.close()
     truth = fleet.truth
