@@ -16,13 +16,14 @@ import os
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from edge import mqtt
 from edge.wire import Telemetry, Temperature, encode
 from ingest import lineproto
 from ingest.influx import InfluxQL, V1Writer, ensure_database
-from simulators.fleet import Fleet, FleetConfig
+from simulators.fleet import Fleet, simple_scenario
 from stack.services import free_port, start_influxdb, start_mosquitto
 from stack.settings import InfluxSettings, IngestSettings, MqttSettings, Settings, environment
 from stack.up import start_ingest
@@ -108,9 +109,15 @@ def end_to_end(
     )
     env = {**os.environ, **environment(settings)}
     ingest = start_ingest(home / "logs", env)
-    config = FleetConfig(venues=args.venues, taps_per_venue=args.taps, seed=1)
-    fleet = Fleet(config, mqtt_settings, home / "spool")
-    fleet.fast_forward(T0, args.hours * 3600, progress=True)  # offline: fills the spools
+    scenario = simple_scenario(
+        args.venues,
+        args.taps,
+        sample_interval_s=5,
+        start=datetime.fromtimestamp(T0 / 1000, UTC),
+        duration_s=round(args.hours * 3600),
+    )
+    fleet = Fleet(scenario, mqtt_settings, home / "spool")
+    fleet.fast_forward(progress=True)  # not connected yet: fills the spools
     sent = fleet.truth.total
     influx = InfluxQL(influx_settings)
     try:

@@ -1,8 +1,9 @@
 """The edge agent: reads taps, spools readings as telemetry messages, publishes them with QoS 1.
 
-Durability: readings are sealed into a spool message every `flush_interval_s` (or sooner when
-a message is full); from then on they survive a crash and leave the spool only on PUBACK.
-Readings not yet sealed live in memory, so a crash loses at most one flush interval.
+Durability: readings are sealed into a spool message when the caller says so (every few
+seconds) or sooner when a message is full; from then on they survive a crash and leave the
+spool only on PUBACK. Readings not yet sealed live in memory, so a crash loses at most what
+was read since the last seal.
 
 Flow control: at most `max_inflight` messages wait for a PUBACK at once, and after an outage
 the backlog goes out at no more than `catchup_messages_per_s`, so a venue coming back online
@@ -64,8 +65,6 @@ class AgentConfig:
     venue: str
     device: str
     spool_path: Path
-    sample_interval_s: float = 5.0
-    flush_interval_s: float = 5.0
     readings_per_message: int = 50
     max_inflight: int = 20
     catchup_messages_per_s: float = 50.0
@@ -98,10 +97,14 @@ class EdgeAgent:
         mqtt_settings: MqttSettings,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         observer: Callable[[str, Temperature | Pour], None] | None = None,
+        network: Callable[[list[tuple[int, bytes]]], list[tuple[int, bytes]]] | None = None,
     ) -> None:
-        """`observer` sees every reading as it is recorded (the simulators' ground truth)."""
+        """`observer` sees every reading as it is recorded (the simulators' ground truth);
+        `network` may duplicate or reorder each batch of messages before it is published (the
+        simulators' network faults)."""
         self.config = config
         self._observer = observer
+        self._network = network
         self._mqtt_settings = mqtt_settings
         self._clock_ms = clock_ms
         self.spool = Spool(config.spool_path)
@@ -140,17 +143,21 @@ class EdgeAgent:
             self._observer(self.config.venue, reading)
         self._seal_full()
 
-    def sample(self, taps: Sequence[TapDriver], calibration: FlowCalibration) -> None:
-        """Read every tap once: a temperature, and the flow meter into its pour detector."""
+    def sample_temperatures(self, taps: Sequence[TapDriver]) -> None:
+        """Read every tap's probe once."""
         now = self._clock_ms()
         for driver in taps:
             c = driver.temperature_c(now)
             if c is not None:
                 self.record_temperature(driver.tap, now, c)
-            detector = self._detectors.setdefault(driver.tap, PourDetector(calibration))
-            pour = detector.feed(now, driver.ticks(now))
-            if pour is not None:
-                self.record_pour(driver.tap, pour.end_ms, round(pour.ml, 1), pour.duration_ms)
+
+    def sample_flow(self, driver: TapDriver, calibration: FlowCalibration) -> None:
+        """Read one tap's flow meter into its pour detector; record a pour that ended."""
+        now = self._clock_ms()
+        detector = self._detectors.setdefault(driver.tap, PourDetector(calibration))
+        pour = detector.feed(now, driver.ticks(now))
+        if pour is not None:
+            self.record_pour(driver.tap, pour.end_ms, round(pour.ml, 1), pour.duration_ms)
 
     def _seal_full(self) -> None:
         if len(self._temps) + len(self._pours) >= self.config.readings_per_message:
@@ -221,14 +228,17 @@ class EdgeAgent:
         if room <= 0:
             return 0
         sent = 0
-        for seq, payload in self.spool.pending(self._highest_sent, room):
+        batch = self.spool.pending(self._highest_sent, room)
+        if self._network is not None:
+            batch = self._network(batch)
+        for seq, payload in batch:
             info = self._client.publish(self._telemetry, payload, qos=1)
             # NO_CONN: the connection dropped since we looked; paho keeps the message queued
             # and sends it after reconnecting, so it is in flight all the same.
             if info.rc != paho.MQTT_ERR_NO_CONN:
                 mqtt.check(info.rc, f"publish seq {seq}")
             self._inflight[info.mid] = seq
-            self._highest_sent = seq
+            self._highest_sent = max(self._highest_sent, seq)
             sent += 1
         self._catchup.take(sent)
         self.counters.published += sent
@@ -248,26 +258,3 @@ class EdgeAgent:
         self._client.disconnect()
         self._client.loop_stop()
         self.spool.close()
-
-
-def run_agent(
-    agent: EdgeAgent, taps: Sequence[TapDriver], calibration: FlowCalibration, stop: threading.Event
-) -> None:
-    """The agent's real-time loop on venue hardware: sample, seal, publish until `stop`."""
-    cfg = agent.config
-    next_sample = next_seal = time.monotonic()
-    agent.connect()
-    try:
-        while not stop.is_set():
-            now = time.monotonic()
-            if now >= next_sample:
-                agent.sample(taps, calibration)
-                next_sample += cfg.sample_interval_s
-            if now >= next_seal:
-                agent.seal()
-                next_seal += cfg.flush_interval_s
-            agent.pump()
-            stop.wait(0.05)
-    finally:
-        agent.seal()
-        agent.close()

@@ -14,6 +14,8 @@ class FlowCalibration:
     k_factor: float = 5600.0  # ticks per litre; a common hall-effect meter is ~5,600
     idle_gap_ms: int = 1500
     min_ml: float = 15.0
+    # A flow that never stops (a leak, a tap left open) is reported in pieces this long.
+    max_duration_ms: int = 300_000
 
     def __post_init__(self) -> None:
         if not self.k_factor > 0:
@@ -47,9 +49,15 @@ class PourDetector:
                 self._start_ms = now_ms
             self._ticks += ticks
             self._last_tick_ms = now_ms
-            return None
+            if now_ms - self._start_ms < self._cal.max_duration_ms:
+                return None
+            return self._finish()
         if self._start_ms is None or now_ms - self._last_tick_ms < self._cal.idle_gap_ms:
             return None
+        return self._finish()
+
+    def _finish(self) -> DetectedPour | None:
+        assert self._start_ms is not None
         ml = self._ticks / self._cal.k_factor * 1000.0
         pour = DetectedPour(self._last_tick_ms, ml, self._last_tick_ms - self._start_ms)
         self._start_ms, self._ticks = None, 0

@@ -1,63 +1,52 @@
-"""A fleet of simulated venues: N venues x M taps, each venue one real edge agent.
+"""Running a scenario: its venues' real edge agents, driven by one simulated clock.
 
-Time is simulated: `fast_forward` walks a clock through a period as fast as the agents can
-publish (a month of backfill in minutes), `real_time` follows the wall clock. Every reading the
-sensors produce is recorded as ground truth, which tests and load runs compare with what
-InfluxDB holds. The same seed gives the same readings.
+`fast_forward` walks the clock through the scenario as fast as the agents can publish (a month
+of backfill in minutes), `real_time` follows the wall clock. Every reading the sensors produce
+and everything that really happened is recorded as ground truth, which tests and load runs
+compare with what InfluxDB holds and what Tapsense concluded.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 from tqdm import tqdm
 
 from edge.agent import AgentConfig, EdgeAgent
-from edge.drivers import SimulatedTap, TapModel
 from edge.pour import FlowCalibration
 from edge.wire import Pour, Temperature
+from simulators import scenario as sc
+from simulators.world import FLOW_POLL_MS, SimTap, SimVenue, TruthEvent, ms
 from stack.settings import MqttSettings
 
 _LOGGER = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class FleetConfig:
-    venues: int = 3
-    taps_per_venue: int = 4
-    seed: int = 1
-    sample_interval_s: float = 5.0
+class AgentTuning:
+    """How the simulated venues' agents publish; fast-forward wants no catch-up limit."""
+
     readings_per_message: int = 50
-    catchup_messages_per_s: float = 1e6  # fast-forward: as fast as the broker acknowledges
     max_inflight: int = 20
-
-    def __post_init__(self) -> None:
-        if self.venues < 1 or self.taps_per_venue < 1:
-            raise ValueError("a fleet needs at least one venue with one tap")
-        if self.sample_interval_s <= 0:
-            raise ValueError("sample_interval_s must be > 0")
-
-
-def venue_id(index: int) -> str:
-    return f"venue-{index + 1:03d}"
-
-
-def tap_id(index: int) -> str:
-    return f"tap-{index + 1:02d}"
+    catchup_messages_per_s: float = 1e6
 
 
 @dataclass(slots=True)
 class GroundTruth:
-    """Every reading the simulated sensors produced, by venue."""
+    """Every reading the simulated sensors produced, and what really happened."""
 
     temps: list[tuple[str, Temperature]] = field(default_factory=list)
     pours: list[tuple[str, Pour]] = field(default_factory=list)
+    events: list[TruthEvent] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, venue: str, reading: Temperature | Pour) -> None:
@@ -67,52 +56,139 @@ class GroundTruth:
             else:
                 self.pours.append((venue, reading))
 
-    def write_jsonl(self, path: Path) -> None:
-        with path.open("wb") as out:
+    def happened(self, event: TruthEvent) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def write(self, folder: Path) -> None:
+        """`readings.jsonl` (what was sent) and `events.jsonl` (what happened)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        encode = msgspec.json.encode
+        with (folder / "readings.jsonl").open("wb") as out:
             for kind, rows in (("temperature", self.temps), ("pour", self.pours)):
                 for venue, reading in rows:
-                    line = {"kind": kind, "venue": venue, **msgspec.structs.asdict(reading)}
-                    out.write(msgspec.json.encode(line) + b"\n")
+                    row = {"kind": kind, "venue": venue, **msgspec.structs.asdict(reading)}
+                    out.write(encode(row) + b"\n")
+        with (folder / "events.jsonl").open("wb") as out:
+            for event in sorted(self.events, key=lambda e: (e.ts_ms, e.venue, e.tap or "")):
+                out.write(encode(event) + b"\n")
 
     @property
     def total(self) -> int:
         return len(self.temps) + len(self.pours)
 
 
-class Fleet:
-    """The simulated venues and their agents, driven by one simulated clock."""
+def simple_scenario(
+    venues: int,
+    taps: int,
+    *,
+    seed: int = 1,
+    sample_interval_s: int = 30,
+    start: datetime | None = None,
+    duration_s: int = 3600,
+    name: str = "fleet",
+) -> sc.Scenario:
+    """A scenario of `venues` alike venues and no events (for `tapsense up --fleet` and tests)."""
+    return sc.Scenario(
+        name=name,
+        start=start or datetime.now(UTC),
+        duration=f"{duration_s}s",
+        seed=seed,
+        sample_interval=f"{sample_interval_s}s",
+        fleet=sc.Fleet(venues=venues, taps=taps),
+    )
 
-    def __init__(self, config: FleetConfig, mqtt_settings: MqttSettings, spool_dir: Path) -> None:
-        self.config = config
+
+def _venue_specs(scenario: sc.Scenario) -> list[sc.Venue]:
+    specs = list(scenario.venues)
+    listed = {v.id for v in specs}
+    fleet = scenario.fleet
+    if fleet is not None:
+        rng = random.Random(scenario.seed)
+        for venue_id in sc.venue_ids(scenario)[len(specs) :]:
+            if venue_id in listed:
+                continue
+            # Spread generated venues around the fleet's centre (a degree of latitude: 111 km).
+            distance, bearing = (
+                fleet.spread_km * math.sqrt(rng.random()),
+                rng.uniform(0, 2 * math.pi),
+            )
+            lat = fleet.lat + distance / 111 * math.cos(bearing)
+            lon = fleet.lon + distance / (111 * math.cos(math.radians(fleet.lat))) * math.sin(
+                bearing
+            )
+            specs.append(sc.Venue(id=venue_id, city=fleet.city, lat=lat, lon=lon, taps=fleet.taps))
+    return specs
+
+
+def _network(
+    net: sc.Network, seed: int
+) -> Callable[[list[tuple[int, bytes]]], list[tuple[int, bytes]]] | None:
+    if not (net.duplicates or net.reorder):
+        return None
+    rng = random.Random(seed)
+
+    def apply(batch: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        out: list[tuple[int, bytes]] = []
+        for item in batch:
+            out.append(item)
+            if rng.random() < net.duplicates:
+                out.append(item)
+        for i in range(len(out) - 1):
+            if rng.random() < net.reorder:
+                out[i], out[i + 1] = out[i + 1], out[i]
+        return out
+
+    return apply
+
+
+def _device_clock(venue: SimVenue) -> Callable[[], int]:
+    """The venue device's clock: simulated time, off by any clock skew in force."""
+
+    def now() -> int:
+        return venue.now_ms + venue.clock_skew_ms(venue.now_ms)
+
+    return now
+
+
+class Fleet:
+    """A scenario's venues, each with a real edge agent and a disk spool, on one clock."""
+
+    def __init__(
+        self,
+        scenario: sc.Scenario,
+        mqtt_settings: MqttSettings,
+        spool_dir: Path,
+        tuning: AgentTuning = AgentTuning(),
+    ) -> None:
+        self.scenario = scenario
         self.truth = GroundTruth()
-        self.now_ms = 0
         self.calibration = FlowCalibration()
-        self.venues: list[tuple[EdgeAgent, list[SimulatedTap]]] = []
-        for v in range(config.venues):
-            venue = venue_id(v)
-            agent_config = AgentConfig(
-                venue=venue,
-                device="edge-1",
-                spool_path=spool_dir / f"{venue}.sqlite",
-                readings_per_message=config.readings_per_message,
-                max_inflight=config.max_inflight,
-                catchup_messages_per_s=config.catchup_messages_per_s,
-            )
+        self.step_ms = sc.seconds(scenario.sample_interval) * 1000
+        self.now_ms = ms(scenario.start)
+        self.end_ms = self.now_ms + sc.seconds(scenario.duration) * 1000
+        self.venues: list[tuple[SimVenue, EdgeAgent]] = []
+        for index, spec in enumerate(_venue_specs(scenario)):
+            venue = SimVenue(spec, scenario, index, self.truth.happened)
             agent = EdgeAgent(
-                agent_config,
+                AgentConfig(
+                    venue=spec.id,
+                    device="edge-1",
+                    spool_path=spool_dir / f"{spec.id}.sqlite",
+                    readings_per_message=tuning.readings_per_message,
+                    max_inflight=tuning.max_inflight,
+                    catchup_messages_per_s=tuning.catchup_messages_per_s,
+                ),
                 mqtt_settings,
-                clock_ms=lambda: self.now_ms,
+                clock_ms=_device_clock(venue),
                 observer=self.truth.record,
+                network=_network(scenario.network, scenario.seed * 7 + index),
             )
-            taps = [
-                SimulatedTap(tap_id(t), TapModel(), seed=config.seed * 1_000_003 + v * 1_009 + t)
-                for t in range(config.taps_per_venue)
-            ]
-            self.venues.append((agent, taps))
+            self.venues.append((venue, agent))
 
     @property
     def agents(self) -> Iterator[EdgeAgent]:
-        return (agent for agent, _ in self.venues)
+        return (agent for _, agent in self.venues)
 
     def connect(self, timeout_s: float = 30.0) -> None:
         for agent in self.agents:
@@ -122,34 +198,54 @@ class Fleet:
             if not agent.connected.wait(max(0.0, deadline - time.monotonic())):
                 raise TimeoutError(f"{agent.config.venue}: no broker connection in {timeout_s} s")
 
-    def step(self, now_ms: int) -> None:
-        self.now_ms = now_ms
-        for agent, taps in self.venues:
-            agent.sample(taps, self.calibration)
+    def _flow_polls(self, tap: SimTap, t0: int, t1: int) -> list[int]:
+        """When the agent reads a tap's meter in (t0, t1]: through every flow and its idle gap."""
+        gap = self.calibration.idle_gap_ms + FLOW_POLL_MS
+        polls: set[int] = set()
+        for flow in tap.flows:
+            first = max(flow.start_ms, t0)
+            last = min(flow.end_ms + gap, t1)
+            polls.update(range(first - first % FLOW_POLL_MS + FLOW_POLL_MS, last, FLOW_POLL_MS))
+        return sorted(polls)
+
+    def step(self, *, seal: bool) -> None:
+        """Advance every venue by one sample interval; agents read their taps. `seal` closes
+        each agent's message now (real time) instead of when it is full (fast-forward)."""
+        t0, t1 = self.now_ms, self.now_ms + self.step_ms
+        for venue, agent in self.venues:
+            venue.advance(t1)
+            for tap in venue.taps:
+                for poll in self._flow_polls(tap, t0, t1):
+                    venue.now_ms = poll
+                    agent.sample_flow(tap, self.calibration)
+                venue.now_ms = t1
+                agent.sample_flow(tap, self.calibration)
+            agent.sample_temperatures(venue.taps)
+            if seal:
+                agent.seal()
+        self.now_ms = t1
 
     def pump(self) -> int:
-        return sum(agent.pump() for agent in self.agents)
+        """Publish what each online venue has spooled."""
+        return sum(agent.pump() for venue, agent in self.venues if not venue.offline(self.now_ms))
 
-    def fast_forward(self, start_ms: int, duration_s: float, *, progress: bool = False) -> None:
-        """Simulate `duration_s` from `start_ms`, publishing as fast as acknowledgements allow."""
-        step_ms = round(self.config.sample_interval_s * 1000)
-        steps = int(duration_s * 1000 // step_ms)
-        for k in tqdm(range(steps), desc="simulated samples", unit="step", disable=not progress):
-            self.step(start_ms + k * step_ms)
+    def advance_to(self, end_ms: int, *, progress: bool = False) -> None:
+        steps = max(0, (end_ms - self.now_ms) // self.step_ms)
+        for _ in tqdm(range(steps), desc=self.scenario.name, unit="step", disable=not progress):
+            self.step(seal=False)
             self.pump()
         for agent in self.agents:
             agent.seal()
 
+    def fast_forward(self, *, progress: bool = False) -> None:
+        """Simulate the whole scenario, publishing as fast as acknowledgements allow."""
+        self.advance_to(self.end_ms, progress=progress)
+
     def real_time(self, stop: threading.Event) -> None:
-        """Sample on the wall clock every `sample_interval_s` until `stop`."""
-        interval = self.config.sample_interval_s
-        next_sample = time.monotonic()
-        while not stop.is_set():
-            if time.monotonic() >= next_sample:
-                self.step(int(time.time() * 1000))
-                for agent in self.agents:
-                    agent.seal()
-                next_sample += interval
+        """Step on the wall clock (the scenario should start now) until its end or `stop`."""
+        while not stop.is_set() and self.now_ms < self.end_ms:
+            if time.time() * 1000 >= self.now_ms + self.step_ms:
+                self.step(seal=True)
             self.pump()
             stop.wait(0.05)
 

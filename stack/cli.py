@@ -35,6 +35,29 @@ examples:
 """
 
 
+SCENARIO_HELP = """\
+a scenario file (YAML); every key is explained in docs/scenarios.md:
+
+  name: cooler-failure
+  description: venue-003's cooler fails on Friday evening
+  start: 2026-03-02T00:00:00+01:00      # with a time zone
+  duration: 7d                          # 90s, 15m, 6h, 7d, 1h30m
+  seed: 42                              # same seed, same run
+  sample_interval: 30s
+  fleet: {venues: 5, taps: 6, city: Utrecht, lat: 52.09, lon: 5.12}
+  sensors: {noise_c: 0.05, dropout: 0.001}
+  network: {duplicates: 0.01, reorder: 0.01}
+  events:
+    - {kind: cooler_failure, venue: venue-003, at: 2026-03-06T17:00:00+01:00, duration: 6h}
+    - {kind: sensor_fault, venue: venue-001, tap: tap-02, fault: stuck, at: ..., duration: 2h}
+    - {kind: festival, name: Bokbierfestival, lat: 52.09, lon: 5.12, at: ..., duration: 3d}
+
+event kinds: cooler_failure, warming_line, sensor_fault (stuck, silent, spikes, drift), leak,
+clock_skew, offline, festival. `extends: base.yaml` starts from another file and adds to it.
+Ready scenarios are in scenarios/ (tapsense simulate scenarios/normal-week.yaml).
+"""
+
+
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
 
@@ -72,44 +95,41 @@ def cmd_api(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from simulators.fleet import Fleet, FleetConfig
+    import msgspec
 
-    config = FleetConfig(
-        venues=args.venues,
-        taps_per_venue=args.taps,
-        seed=args.seed,
-        sample_interval_s=args.interval,
-    )
-    fleet = Fleet(config, settings.mqtt, settings.home / "spool")
-    stop = _stop_on_signals()
-    fleet.connect()
-    try:
-        if args.fast_forward:
-            start_ms = int(time.time() * 1000) - int(args.fast_forward * 1000)
-            fleet.fast_forward(start_ms, args.fast_forward, progress=True)
-            if not fleet.drain():
-                _LOGGER.error("the broker did not acknowledge everything in time")
-                return 1
-        else:
-            _LOGGER.info(
-                "%d venues x %d taps sampling every %.0f s; Ctrl-C stops",
-                args.venues,
-                args.taps,
-                args.interval,
-            )
-            fleet.real_time(stop)
-            fleet.drain(timeout_s=30)
-    finally:
-        fleet.close()
-        if args.truth:
-            fleet.truth.write_jsonl(args.truth)
-    _LOGGER.info(
-        "sent %d readings (%d temperatures, %d pours)",
-        fleet.truth.total,
-        len(fleet.truth.temps),
-        len(fleet.truth.pours),
-    )
-    return 0
+    from simulators import scenario as sc
+    from simulators.fleet import simple_scenario
+    from simulators.run import Mode, simulate
+
+    if args.scenario is not None:
+        try:
+            scenario = sc.load(args.scenario)
+        except sc.ScenarioError as exc:
+            print(f"tapsense simulate: {exc}", file=sys.stderr)
+            return 2
+        if args.check:
+            print(f"{args.scenario}: valid scenario {scenario.name!r}")
+            return 0
+    else:
+        scenario = simple_scenario(
+            args.venues,
+            args.taps,
+            sample_interval_s=args.interval,
+            duration_s=365 * 86400,
+            name="fleet",
+        )
+    if args.seed is not None:
+        scenario = msgspec.structs.replace(scenario, seed=args.seed)
+    mode: Mode = args.mode or ("fast-forward" if args.scenario else "real-time")
+    return simulate(settings, scenario, mode, args.truth, _stop_on_signals())
+
+
+def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
+    from simulators.run import load
+
+    report = load(settings, args.venues, args.taps, args.interval, args.seconds, _stop_on_signals())
+    print(report)
+    return 0 if report.lost == 0 and report.extra == 0 else 1
 
 
 def cmd_deadletters(settings: Settings, args: argparse.Namespace) -> int:
@@ -194,33 +214,64 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser(
         "simulate",
-        help="run simulated venues against a running stack",
-        description="Each simulated venue is a real edge agent with a disk "
-        "spool under `home`/spool, publishing to the configured broker.",
+        help="run a scenario of simulated venues against a running stack",
+        description="Each simulated venue is a real edge agent with a disk spool under "
+        "`home`/spool, publishing to the configured broker. Without a scenario file: N alike "
+        "venues in real time, until Ctrl-C.",
+        epilog=SCENARIO_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sim.add_argument("--venues", type=positive_int, default=3, metavar="N")
-    sim.add_argument("--taps", type=positive_int, default=4, metavar="M", help="taps per venue")
-    sim.add_argument("--seed", type=int, default=1, help="same seed, same readings")
+    sim.add_argument("scenario", nargs="?", type=Path, help="a scenario file (YAML)")
     sim.add_argument(
-        "--interval",
-        type=positive_float,
-        default=5.0,
-        metavar="S",
-        help="seconds between samples of each tap (simulated time)",
+        "--mode",
+        choices=["fast-forward", "real-time"],
+        default=None,
+        help="fast-forward (default with a scenario): as fast as the stack "
+        "acknowledges; real-time: the scenario starts now and follows the clock",
     )
-    sim.add_argument(
-        "--fast-forward",
-        type=positive_float,
-        metavar="SECONDS",
-        help="backfill this many seconds up to now as fast as possible, then stop",
-    )
+    sim.add_argument("--check", action="store_true", help="only validate the scenario file")
     sim.add_argument(
         "--truth",
         type=Path,
-        metavar="FILE",
-        help="write every reading sent as JSON lines (ground truth)",
+        metavar="DIR",
+        help="write ground truth: readings.jsonl (sent) and events.jsonl (happened)",
+    )
+    sim.add_argument("--seed", type=int, help="override the scenario's seed")
+    sim.add_argument(
+        "--venues",
+        type=positive_int,
+        default=3,
+        metavar="N",
+        help="without a scenario: how many venues",
+    )
+    sim.add_argument(
+        "--taps",
+        type=positive_int,
+        default=4,
+        metavar="M",
+        help="without a scenario: taps per venue",
+    )
+    sim.add_argument(
+        "--interval",
+        type=positive_int,
+        default=5,
+        metavar="S",
+        help="without a scenario: seconds between samples",
     )
     sim.set_defaults(run=cmd_simulate)
+
+    load = sub.add_parser(
+        "load",
+        help="load test: N venues x M taps in real time, then what was lost",
+        description="Runs N x M simulated taps, each sampled every S seconds, against a "
+        "running stack for a while, then compares what was sent with what InfluxDB holds. "
+        "Exit code 1 if anything was lost or stored twice.",
+    )
+    load.add_argument("--venues", type=positive_int, default=50, metavar="N")
+    load.add_argument("--taps", type=positive_int, default=8, metavar="M")
+    load.add_argument("--interval", type=positive_int, default=1, metavar="S")
+    load.add_argument("--seconds", type=positive_int, default=60)
+    load.set_defaults(run=cmd_load)
 
     dead = sub.add_parser("deadletters", help="show refused messages and readings with reasons")
     dead.add_argument("--limit", type=positive_int, default=20)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from simulators.fleet import Fleet, FleetConfig
+from simulators.fleet import Fleet, simple_scenario
+from simulators.scenario import Scenario
 from stack.settings import Settings, environment
 from tests.conftest import IngestThread
 from tests.readback import (
@@ -22,19 +24,25 @@ from tests.readback import (
     wait_for,
 )
 
-START_MS = 1_750_000_000_000
+START = datetime(2025, 6, 15, 15, 0, tzinfo=UTC)  # a Sunday, 17:00 in Utrecht: pouring
 
 
-def run_fleet(settings: Settings, config: FleetConfig, duration_s: float) -> Fleet:
-    fleet = Fleet(config, settings.mqtt, settings.home / "spool")
+def scenario(venues: int, taps: int, seed: int, duration_s: int) -> Scenario:
+    return simple_scenario(
+        venues, taps, seed=seed, sample_interval_s=5, start=START, duration_s=duration_s
+    )
+
+
+def run_fleet(settings: Settings, scenario: Scenario) -> Fleet:
+    fleet = Fleet(scenario, settings.mqtt, settings.home / "spool")
     fleet.connect()
-    fleet.fast_forward(START_MS, duration_s)
+    fleet.fast_forward()
     assert fleet.drain(), "agents could not empty their spools"
     return fleet
 
 
 def test_readings_arrive_equal_to_what_was_sent(settings: Settings, ingest: IngestThread) -> None:
-    fleet = run_fleet(settings, FleetConfig(venues=3, taps_per_venue=4, seed=7), 1800)
+    fleet = run_fleet(settings, scenario(3, 4, seed=7, duration_s=1800))
     fleet.close()
     truth = fleet.truth
     assert len(truth.temps) == 3 * 4 * 360
@@ -49,13 +57,13 @@ def test_spool_survives_an_agent_restart(
     settings: Settings, ingest: IngestThread, tmp_path: Path
 ) -> None:
     """Readings sealed while the agent was never connected go out when it next runs."""
-    config = FleetConfig(venues=1, taps_per_venue=2, seed=3)
-    offline = Fleet(config, settings.mqtt, settings.home / "spool")
-    offline.fast_forward(START_MS, 600)  # never connected: everything stays in the spool
+    short = scenario(1, 2, seed=3, duration_s=600)
+    offline = Fleet(short, settings.mqtt, settings.home / "spool")
+    offline.fast_forward()  # never connected: everything stays in the spool
     offline.close()
     assert all(agent.spool.path.exists() for agent in offline.agents)
 
-    again = Fleet(config, settings.mqtt, settings.home / "spool")
+    again = Fleet(short, settings.mqtt, settings.home / "spool")
     again.connect()
     assert again.drain()
     again.close()
@@ -69,7 +77,7 @@ def test_soak_a_day_of_twenty_venues_arrives_whole(
     settings: Settings, ingest: IngestThread
 ) -> None:
     """Soak: 20 venues x 8 taps over a simulated day, about 2.8 million readings."""
-    fleet = run_fleet(settings, FleetConfig(venues=20, taps_per_venue=8, seed=5), 24 * 3600)
+    fleet = run_fleet(settings, scenario(20, 8, seed=5, duration_s=24 * 3600))
     fleet.close()
     truth = fleet.truth
     assert wait_for(lambda: stored_count(settings) >= truth.total, timeout_s=600)
@@ -77,28 +85,25 @@ def test_soak_a_day_of_twenty_venues_arrives_whole(
     assert sorted(stored_pours(settings)) == sorted(sent_pours(truth))
 
 
-def test_simulate_command_backfills_and_writes_its_ground_truth(
+def test_simulate_command_backfills_a_scenario_and_writes_its_ground_truth(
     settings: Settings, ingest: IngestThread
 ) -> None:
-    truth_file = settings.home / "truth.jsonl"
+    file = settings.home / "evening.yaml"
+    file.write_text(
+        "name: evening\n"
+        "start: 2025-06-15T17:00:00+02:00\n"
+        "duration: 15m\n"
+        "sample_interval: 5s\n"
+        "fleet: {venues: 2, taps: 2}\n"
+    )
+    truth = settings.home / "truth"
     env = {**os.environ, **environment(settings)}
-    command = [
-        sys.executable,
-        "-m",
-        "stack.cli",
-        "simulate",
-        "--venues",
-        "2",
-        "--taps",
-        "2",
-        "--fast-forward",
-        "900",
-        "--truth",
-        str(truth_file),
-    ]
+    command = [sys.executable, "-m", "stack.cli", "simulate", str(file), "--truth", str(truth)]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    sent = [msgspec.json.decode(line) for line in truth_file.read_bytes().splitlines()]
+    sent = [
+        msgspec.json.decode(line) for line in (truth / "readings.jsonl").read_bytes().splitlines()
+    ]
     temps = sorted(
         (r["venue"], r["tap"], r["ts"], r["c"]) for r in sent if r["kind"] == "temperature"
     )

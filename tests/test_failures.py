@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from simulators.fleet import Fleet, FleetConfig
+from simulators.fleet import AgentTuning, Fleet, simple_scenario
+from simulators.scenario import Scenario
 from stack.settings import Settings, environment
 from stack.up import start_ingest
 from tests.conftest import Broker, IngestThread, end_session, make_settings, new_broker, new_influx
@@ -24,9 +26,13 @@ from tests.readback import (
     wait_for,
 )
 
-START_MS = 1_760_000_000_000
+START = datetime(2025, 10, 9, 17, 0, tzinfo=UTC)
 # Slow enough that the stream lasts seconds, so a failure lands in the middle of it.
-THROTTLED = FleetConfig(venues=2, taps_per_venue=4, seed=11, catchup_messages_per_s=10)
+THROTTLED = AgentTuning(catchup_messages_per_s=10)
+
+
+def scenario(duration_s: int) -> Scenario:
+    return simple_scenario(2, 4, seed=11, sample_interval_s=5, start=START, duration_s=duration_s)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -36,10 +42,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class Stream:
     """A fleet publishing its spooled readings in a background thread."""
 
-    def __init__(self, settings: Settings, config: FleetConfig, duration_s: float) -> None:
-        self.fleet = Fleet(config, settings.mqtt, settings.home / "spool")
+    def __init__(self, settings: Settings, duration_s: int) -> None:
+        self.fleet = Fleet(scenario(duration_s), settings.mqtt, settings.home / "spool", THROTTLED)
         self.fleet.connect()
-        self.fleet.fast_forward(START_MS, duration_s)
+        self.fleet.fast_forward()
         self.drained = threading.Event()
         self.thread = threading.Thread(target=self._drain, daemon=True)
         self.thread.start()
@@ -66,7 +72,7 @@ def test_ingest_killed_mid_stream_loses_nothing_and_stores_nothing_twice(
 ) -> None:
     env = settings_env(settings)
     worker = start_ingest(tmp_path / "logs", env)
-    stream = Stream(settings, THROTTLED, duration_s=4 * 3600)
+    stream = Stream(settings, duration_s=4 * 3600)
     total = stream.fleet.truth.total
     assert wait_for(lambda: stored_count(settings) >= 2000)
     worker.kill()  # SIGKILL: no flush, no goodbye
@@ -88,7 +94,7 @@ def test_influxdb_down_for_30_seconds_under_a_stream(
     settings = make_settings(tmp_path, broker, own_influx)
     try:
         with IngestThread(settings) as ingest:
-            stream = Stream(settings, THROTTLED, duration_s=3 * 3600)
+            stream = Stream(settings, duration_s=3 * 3600)
             assert wait_for(lambda: stored_count(settings) >= 1000)
             before = stored_count(settings)
             own_influx.process.stop()
@@ -110,13 +116,15 @@ def test_broker_away_from_the_agents_their_spools_deliver_afterwards(
     settings = make_settings(tmp_path, own_broker, influx)  # type: ignore[arg-type]
     try:
         with IngestThread(settings):
-            fleet = Fleet(THROTTLED, settings.mqtt, settings.home / "spool")
+            fleet = Fleet(scenario(3600), settings.mqtt, settings.home / "spool", THROTTLED)
             fleet.connect()
-            fleet.fast_forward(START_MS, 1800)
-            assert wait_for(lambda: stored_count(settings) >= 500)
+            fleet.advance_to(fleet.now_ms + 1800 * 1000)
+            assert fleet.drain()
+            first_half = fleet.truth.total
+            assert wait_for(lambda: stored_count(settings) >= first_half)
             own_broker.process.stop()
             # The venues keep measuring while the broker is unreachable.
-            fleet.fast_forward(START_MS + 1800 * 1000, 1800)
+            fleet.fast_forward()
             depth = sum(agent.spool.depth() for agent in fleet.agents)
             assert depth > 0 and not any(agent.connected.is_set() for agent in fleet.agents)
             own_broker.restart()

@@ -1,0 +1,150 @@
+"""The simulators' modes, as the `tapsense simulate` and `tapsense load` commands run them."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from ingest import lineproto
+from ingest.influx import InfluxError, InfluxQL
+from simulators import scenario as sc
+from simulators.fleet import AgentTuning, Fleet, simple_scenario
+from stack.settings import Settings
+
+_LOGGER = logging.getLogger(__name__)
+
+Mode = Literal["fast-forward", "real-time"]
+# Real time publishes as it measures; a backlog after an outage drains at this rate per venue.
+REAL_TIME_TUNING = AgentTuning(catchup_messages_per_s=50)
+
+
+def simulate(
+    settings: Settings, scenario: sc.Scenario, mode: Mode, truth: Path | None, stop: threading.Event
+) -> int:
+    """Run a scenario against the configured broker; 0 when every reading was acknowledged."""
+    if mode == "real-time":
+        scenario = sc.shifted(scenario, datetime.now(UTC))
+    tuning = REAL_TIME_TUNING if mode == "real-time" else AgentTuning()
+    fleet = Fleet(scenario, settings.mqtt, settings.home / "spool" / scenario.name, tuning)
+    _LOGGER.info(
+        "scenario %r: %d venues, %s from %s, %s",
+        scenario.name,
+        len(fleet.venues),
+        scenario.duration,
+        scenario.start.isoformat(),
+        mode,
+    )
+    fleet.connect()
+    try:
+        if mode == "real-time":
+            fleet.real_time(stop)
+        else:
+            fleet.fast_forward(progress=True)
+        if not fleet.drain(timeout_s=300):
+            _LOGGER.error("the broker did not acknowledge everything; it stays spooled")
+            return 1
+    finally:
+        fleet.close()
+        if truth is not None:
+            fleet.truth.write(truth)
+            _LOGGER.info("ground truth written to %s", truth)
+    _LOGGER.info(
+        "sent %d readings (%d temperatures, %d pours); %d things happened",
+        fleet.truth.total,
+        len(fleet.truth.temps),
+        len(fleet.truth.pours),
+        len(fleet.truth.events),
+    )
+    return 0
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    venues: int
+    taps: int
+    target_per_s: float
+    seconds: float
+    sent: int
+    stored: int
+
+    @property
+    def lost(self) -> int:
+        return max(0, self.sent - self.stored)
+
+    @property
+    def extra(self) -> int:
+        """Points stored that were never sent once: duplicates that did not overwrite."""
+        return max(0, self.stored - self.sent)
+
+    def __str__(self) -> str:
+        return (
+            f"load: {self.venues} venues x {self.taps} taps, target {self.target_per_s:,.0f} "
+            f"readings/s for {self.seconds:.0f} s\n"
+            f"  sent     {self.sent:,} ({self.sent / self.seconds:,.0f} readings/s achieved)\n"
+            f"  stored   {self.stored:,}\n"
+            f"  lost     {self.lost:,}\n"
+            f"  extra    {self.extra:,} (duplicates stored twice)"
+        )
+
+
+def _stored(influx: InfluxQL, prefix: str) -> int:
+    total = 0
+    for measurement, field in ((lineproto.TEMPERATURE, "c"), (lineproto.POUR, "ml")):
+        series = influx.query(
+            f'SELECT count("{field}") FROM "{measurement}" WHERE "venue" =~ /^{prefix}-/'
+        )
+        total += int(series[0]["values"][0][1]) if series else 0
+    return total
+
+
+def load(
+    settings: Settings,
+    venues: int,
+    taps: int,
+    interval_s: int,
+    seconds: int,
+    stop: threading.Event,
+    settle_s: float = 120.0,
+) -> LoadReport:
+    """N venues x M taps sampling every `interval_s` in real time against a running stack;
+    then compares what was sent with what InfluxDB holds."""
+    prefix = f"load-{secrets.token_hex(3)}"
+    scenario = simple_scenario(
+        venues, taps, sample_interval_s=interval_s, duration_s=seconds, name=prefix
+    )
+    scenario = msgspec.structs.replace(
+        scenario, fleet=sc.Fleet(venues=venues, taps=taps, id_prefix=prefix)
+    )
+    fleet = Fleet(scenario, settings.mqtt, settings.home / "spool" / prefix, AgentTuning())
+    fleet.connect()
+    started = time.monotonic()
+    try:
+        fleet.real_time(stop)
+        fleet.drain(timeout_s=settle_s)
+    finally:
+        fleet.close()
+    elapsed = time.monotonic() - started
+    sent = fleet.truth.total
+    influx = InfluxQL(settings.influx)
+    try:
+        deadline = time.monotonic() + settle_s
+        stored = 0
+        while time.monotonic() < deadline:
+            try:
+                stored = _stored(influx, prefix)
+            except InfluxError as exc:
+                _LOGGER.warning("InfluxDB: %s", exc)
+            if stored >= sent:
+                break
+            time.sleep(1)
+    finally:
+        influx.close()
+    return LoadReport(venues, taps, venues * taps / interval_s, elapsed, sent, stored)
