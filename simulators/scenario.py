@@ -291,7 +291,9 @@ def _locate(parts: list[_Part], steps: list[str | int]) -> tuple[_Part, list[str
 
 def _fail(parts: list[_Part], reason: str, steps: list[str | int]) -> ScenarioError:
     part, local = _locate(parts, steps)
-    line = _line_of(part.text, local)
+    # An unknown key is best shown on its own line, not on the line of the mapping holding it.
+    unknown = re.search(r"unknown field `([^`]+)`", reason)
+    line = _line_of(part.text, [*local, unknown.group(1)] if unknown else local)
     at = f" line {line}" if line else ""
     return ScenarioError(f"{part.path}{at}, {_field(local)}: {reason}")
 
