@@ -30,6 +30,11 @@ from stack.settings import MqttSettings
 
 _LOGGER = logging.getLogger(__name__)
 
+# paho's network loop uses select(), which fails for file descriptors above 1,024, and each
+# agent holds about six (its socket and paho's wake-up pair, its spool's three SQLite files).
+# Larger fleets run in several processes (`simulators.run.load`).
+MAX_AGENTS_PER_PROCESS = 150
+
 
 @dataclass(frozen=True, slots=True)
 class AgentTuning:
@@ -160,7 +165,10 @@ class Fleet:
         mqtt_settings: MqttSettings,
         spool_dir: Path,
         tuning: AgentTuning = AgentTuning(),
+        part: range | None = None,
     ) -> None:
+        """`part`: only these venues of the scenario (by index), for a fleet split over
+        processes; the rest of the scenario is the same in every part."""
         self.scenario = scenario
         self.truth = GroundTruth()
         self.calibration = FlowCalibration()
@@ -168,7 +176,15 @@ class Fleet:
         self.now_ms = ms(scenario.start)
         self.end_ms = self.now_ms + sc.seconds(scenario.duration) * 1000
         self.venues: list[tuple[SimVenue, EdgeAgent]] = []
-        for index, spec in enumerate(_venue_specs(scenario)):
+        specs = list(enumerate(_venue_specs(scenario)))
+        if part is not None:
+            specs = specs[part.start : part.stop]
+        if len(specs) > MAX_AGENTS_PER_PROCESS:
+            raise ValueError(
+                f"{len(specs)} venues in one process; at most {MAX_AGENTS_PER_PROCESS} fit "
+                f"(paho's select() loop): split the fleet with `part`"
+            )
+        for index, spec in specs:
             venue = SimVenue(spec, scenario, index, self.truth.happened)
             agent = EdgeAgent(
                 AgentConfig(

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import secrets
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -105,17 +107,33 @@ def _stored(influx: InfluxQL, prefix: str) -> int:
     return total
 
 
+# Venues per load process: well under what one process can hold (MAX_AGENTS_PER_PROCESS).
+VENUES_PER_LOAD_PROCESS = 100
+
+
+def _load_part(settings: Settings, scenario: sc.Scenario, part: range, folder: str) -> int:
+    """One process's share of a load run: its venues in real time; returns readings sent."""
+    fleet = Fleet(scenario, settings.mqtt, settings.home / "spool" / folder, AgentTuning(), part)
+    fleet.connect(timeout_s=60)
+    try:
+        fleet.real_time(threading.Event())
+        if not fleet.drain(timeout_s=120):
+            _LOGGER.error("venues %s: the broker did not acknowledge everything", part)
+    finally:
+        fleet.close()
+    return fleet.truth.total
+
+
 def load(
     settings: Settings,
     venues: int,
     taps: int,
     interval_s: int,
     seconds: int,
-    stop: threading.Event,
     settle_s: float = 120.0,
 ) -> LoadReport:
-    """N venues x M taps sampling every `interval_s` in real time against a running stack;
-    then compares what was sent with what InfluxDB holds."""
+    """N venues x M taps sampling every `interval_s` in real time against a running stack,
+    spread over processes; then compares what was sent with what InfluxDB holds."""
     prefix = f"load-{secrets.token_hex(3)}"
     scenario = simple_scenario(
         venues, taps, sample_interval_s=interval_s, duration_s=seconds, name=prefix
@@ -123,16 +141,15 @@ def load(
     scenario = msgspec.structs.replace(
         scenario, fleet=sc.Fleet(venues=venues, taps=taps, id_prefix=prefix)
     )
-    fleet = Fleet(scenario, settings.mqtt, settings.home / "spool" / prefix, AgentTuning())
-    fleet.connect()
+    parts = [
+        range(i, min(i + VENUES_PER_LOAD_PROCESS, venues))
+        for i in range(0, venues, VENUES_PER_LOAD_PROCESS)
+    ]
     started = time.monotonic()
-    try:
-        fleet.real_time(stop)
-        fleet.drain(timeout_s=settle_s)
-    finally:
-        fleet.close()
+    with ProcessPoolExecutor(len(parts), mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(_load_part, settings, scenario, part, prefix) for part in parts]
+        sent = sum(future.result() for future in futures)
     elapsed = time.monotonic() - started
-    sent = fleet.truth.total
     influx = InfluxQL(settings.influx)
     try:
         deadline = time.monotonic() + settle_s

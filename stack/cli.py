@@ -127,7 +127,7 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     from simulators.run import load
 
-    report = load(settings, args.venues, args.taps, args.interval, args.seconds, _stop_on_signals())
+    report = load(settings, args.venues, args.taps, args.interval, args.seconds)
     print(report)
     return 0 if report.lost == 0 and report.extra == 0 else 1
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from simulators import scenario as sc
 from simulators.fleet import Fleet, simple_scenario
 from simulators.scenario import Scenario
 from stack.settings import Settings, environment
@@ -122,3 +123,24 @@ def test_simulate_command_refuses_nonsense_arguments() -> None:
     )
     assert result.returncode == 2
     assert "--venues: must be at least 1, not 0" in result.stderr
+
+
+def test_a_flaky_network_duplicating_and_reordering_still_stores_each_reading_once(
+    settings: Settings, ingest: IngestThread
+) -> None:
+    flaky = sc.load(Path(__file__).parent.parent / "scenarios" / "flaky-network.yaml")
+    flaky = msgspec.structs.replace(
+        flaky,
+        start=datetime(2026, 3, 4, 17, 0, tzinfo=UTC),
+        duration="1h",
+        network=sc.Network(duplicates=0.3, reorder=0.3),
+    )
+    fleet = run_fleet(settings, flaky)
+    fleet.close()
+    published = sum(agent.counters.published for agent in fleet.agents)
+    sealed = sum(agent.counters.sealed for agent in fleet.agents)
+    assert published > 1.2 * sealed  # the network really did send messages twice
+    truth = fleet.truth
+    assert wait_for(lambda: stored_count(settings) >= truth.total)
+    assert sorted(stored_temperatures(settings)) == sorted(sent_temperatures(truth))
+    assert sorted(stored_pours(settings)) == sorted(sent_pours(truth))
