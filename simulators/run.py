@@ -35,7 +35,11 @@ def simulate(
     if mode == "real-time":
         scenario = sc.shifted(scenario, datetime.now(UTC))
     tuning = REAL_TIME_TUNING if mode == "real-time" else AgentTuning()
-    fleet = Fleet(scenario, settings.mqtt, settings.home / "spool" / scenario.name, tuning)
+    try:
+        fleet = Fleet(scenario, settings.mqtt, settings.home / "spool" / scenario.name, tuning)
+    except ValueError as exc:
+        _LOGGER.error("%s; for a larger load use `tapsense load`", exc)
+        return 2
     _LOGGER.info(
         "scenario %r: %d venues, %s from %s, %s",
         scenario.name,
