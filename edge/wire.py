@@ -133,8 +133,32 @@ class Status(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     state: Literal["online", "offline"]
 
 
+# Internal: quality events from ingest to the alerts service (never published by devices).
+QUALITY_TOPIC_ROOT = "tapsense/internal/v1/quality"
+
+
+def quality_topic(venue: str) -> str:
+    return f"{QUALITY_TOPIC_ROOT}/{venue}"
+
+
+class QualityMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A check changed level (see `ingest.quality.QualityEvent` for what the figures mean).
+
+    At least once: after a crash an event may come again; (venue, tap, check, ts) identifies it.
+    """
+
+    v: Literal[1]
+    venue: str
+    tap: str | None
+    check: str
+    level: str
+    ts: int
+    value: float
+    detail: float
+
+
 _ENCODER = msgspec.json.Encoder()
 
 
-def encode(message: Telemetry | Status) -> bytes:
+def encode(message: Telemetry | Status | QualityMessage) -> bytes:
     return _ENCODER.encode(message)

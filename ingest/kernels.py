@@ -1,13 +1,17 @@
 """Numba quality kernels. Pure: arrays and scalars in, arrays out; no I/O, no Python objects.
 
 Each kernel updates per-tap state (structure of arrays, indexed by tap) in place from one batch
-of readings in arrival order, and writes the state changes it saw into preallocated event
-arrays, returning how many. Each has an obvious plain-Python twin in `ingest.reference` that
-the tests hold it to.
+in arrival order, and writes the level changes it saw into preallocated event arrays,
+returning how many. `ingest.reference` holds an obvious plain-Python twin of each, and the
+tests hold every kernel to it.
 
-Stated rule for order: a reading whose timestamp is not newer than the last one seen for its
-tap (a duplicate, or late) is stored by ingest but does not move the quality state. Because
-the rule only looks at per-tap state, any split of a stream into batches gives the same events.
+Rules for awkward input, the same in kernel and reference:
+- A reading not newer than its tap's last one (a duplicate, late or reordered) is stored by
+  ingest but moves no state. So any split of a stream into batches gives the same events.
+- An implausible temperature (outside the plausible range, or a jump faster than the tap's
+  `max_rate`) is flagged and feeds no other check; the flag clears after three plausible ones.
+- Gaps need no rule: windows hold the last `WINDOW` plausible readings whatever their spacing,
+  and the dead-sensor check measures silence against the newest reading of the same venue.
 """
 
 from __future__ import annotations
@@ -18,61 +22,262 @@ import numba as nb
 import numpy as np
 
 # Compilation flags live here, once (practice from STUMPY's config.py).
-JIT: dict[str, Any] = {"nopython": True, "cache": True, "nogil": True}
+JIT: dict[str, Any] = {"cache": True, "nogil": True}
 
-STATE_OK = 0
-STATE_WARM = 1
-NO_TIME = np.int64(-1)
+NO_TIME = -1  # no reading yet; every real timestamp is after 2020
+OK, WARNING, CRITICAL = 0, 1, 2
+WINDOW = 32  # plausible readings per tap the trend and stuck checks look back over
+PLAUSIBLE_TO_CLEAR = 3
+STUCK_MIN_SAMPLES = 10  # and a stuck probe repeats one value at least this many times
+FOAMY_OF_LAST = 5  # the foam check looks at a tap's last five pours
+
+# Checks, one column each in the per-tap `level` state.
+WARM_BEER, WARMING_TREND, COOLER_FAILURE, STUCK_SENSOR, DEAD_SENSOR = 0, 1, 2, 3, 4
+IMPLAUSIBLE, KEG_LOW, LEAK, FOAMY = 5, 6, 7, 8
+N_CHECKS = 9
+
+# Per-tap thresholds: one column each in `params` (float64), filled from the registry/settings.
+P_MAX_C = 0  # warm above this ...
+P_CLEAR_C = 1  # ... ok again at or below this
+P_GRACE_MS = 2  # ... after this long above
+P_HORIZON_MS = 3  # warn when the trend crosses P_MAX_C within this
+P_MIN_SLOPE = 4  # °C per hour below which a trend is no trend
+P_STUCK_MS = 5  # the very same value for this long is a stuck probe
+P_DEAD_MS = 6  # silent this long while the venue reports: a dead probe
+P_PLAUS_MIN = 7
+P_PLAUS_MAX = 8
+P_MAX_RATE = 9  # °C per second a beer line cannot change faster than
+P_COOLER_SLOPE = 10  # °C per hour: this tap counts as warming for the cooler check
+P_KEG_ML = 11
+P_KEG_LOW_SHARE = 12  # keg low below this share ...
+P_KEG_HORIZON_MS = 13  # ... or forecast empty within this
+P_LEAK_ML_PER_S = 14  # a flow slower than this ...
+P_LEAK_MIN_MS = 15  # ... lasting this long is a leak
+P_FOAM_C = 16  # beer above this at pour time foams
+P_FOAM_ML_PER_S = 17  # a flow faster than this foams
+N_PARAMS = 18
+
+# Per-venue thresholds for the cooler check (columns of `venue_params`).
+V_SHARE_ON = 0  # this share of a venue's taps warming together: the cooler
+V_SHARE_OFF = 1
+V_MIN_TAPS = 2
+N_VENUE_PARAMS = 3
 
 
-@nb.jit(
-    "int64(int32[:], int64[:], float64[:], int64[:], int64[:], int8[:],"
-    " float64[:], float64[:], int64[:], int32[:], int64[:], int8[:], float64[:])",
-    **JIT,
-)
-def warm_beer(
-    tap: np.ndarray,
-    ts: np.ndarray,
-    temp_c: np.ndarray,
-    last_ts: np.ndarray,
-    above_since: np.ndarray,
-    state: np.ndarray,
-    max_c: np.ndarray,
-    clear_c: np.ndarray,
-    grace_ms: np.ndarray,
-    ev_tap: np.ndarray,
-    ev_ts: np.ndarray,
-    ev_state: np.ndarray,
-    ev_temp: np.ndarray,
-) -> int:
-    """Warm beer with hysteresis: warm after `grace_ms` above `max_c`, ok again at `clear_c`."""
-    n_events = 0
+@nb.njit(**JIT)
+def _emit(ev, n, tap, ts, check, level, value, value2):  # type: ignore[no-untyped-def]
+    """Write event `n` into the event arrays `ev` (tap, ts, check, level, value, value2)."""
+    ev[0][n] = tap
+    ev[1][n] = ts
+    ev[2][n] = check
+    ev[3][n] = level
+    ev[4][n] = value
+    ev[5][n] = value2
+    return n + 1
+
+
+@nb.njit(**JIT)
+def temperature_checks(  # type: ignore[no-untyped-def]
+    tap, ts, temp_c,
+    tap_venue, params, venue_params, tap_next, venue_head,
+    last_ts, last_c, above_since, level, ring_t, ring_c, ring_len, ring_head, plausible_run,
+    same_since, same_count,
+    warming, venue_taps, venue_warming, venue_level, venue_newest,
+    ev,
+):  # fmt: skip
+    """Warm beer, warming trend, cooler failure, stuck, dead and implausible probes."""
+    n_ev = 0
     for k in range(tap.shape[0]):
         i = tap[k]
         t = ts[k]
+        c = temp_c[k]
         if t <= last_ts[i]:
             continue
+        p = params[i]
+        v = tap_venue[i]
+        if level[i, DEAD_SENSOR] != OK:
+            level[i, DEAD_SENSOR] = OK
+            n_ev = _emit(ev, n_ev, i, t, DEAD_SENSOR, OK, c, float(last_ts[i]))
         last_ts[i] = t
-        c = temp_c[k]
-        if state[i] == STATE_OK:
-            if c > max_c[i]:
+        if t > venue_newest[v]:
+            venue_newest[v] = t
+            j = venue_head[v]
+            while j >= 0:
+                if (j != i and level[j, DEAD_SENSOR] == OK and last_ts[j] != NO_TIME
+                        and t - last_ts[j] >= params[j, P_DEAD_MS]):  # fmt: skip
+                    level[j, DEAD_SENSOR] = WARNING
+                    n_ev = _emit(ev, n_ev,
+                                 j, t, DEAD_SENSOR, WARNING, float(t - last_ts[j]),
+                                 float(last_ts[j]))  # fmt: skip
+                j = tap_next[j]
+
+        # 5. implausible: out of range, or faster than a line can change since the last good one
+        jump = False
+        if ring_len[i] > 0:
+            good_ms = t - ring_t[i, (ring_head[i] - 1) % WINDOW]
+            jump = abs(c - last_c[i]) > p[P_MAX_RATE] * good_ms / 1000.0
+        if c < p[P_PLAUS_MIN] or c > p[P_PLAUS_MAX] or jump:
+            plausible_run[i] = 0
+            if level[i, IMPLAUSIBLE] == OK:
+                level[i, IMPLAUSIBLE] = WARNING
+                n_ev = _emit(ev, n_ev, i, t, IMPLAUSIBLE, WARNING, c, last_c[i])
+            continue
+        plausible_run[i] += 1
+        if level[i, IMPLAUSIBLE] != OK and plausible_run[i] >= PLAUSIBLE_TO_CLEAR:
+            level[i, IMPLAUSIBLE] = OK
+            n_ev = _emit(ev, n_ev, i, t, IMPLAUSIBLE, OK, c, 0.0)
+        if ring_len[i] > 0 and c == last_c[i]:
+            same_count[i] += 1
+        else:
+            same_since[i] = t
+            same_count[i] = 1
+        last_c[i] = c
+        h = ring_head[i]
+        ring_t[i, h] = t
+        ring_c[i, h] = c
+        ring_head[i] = (h + 1) % WINDOW
+        if ring_len[i] < WINDOW:
+            ring_len[i] += 1
+
+        # 1. warm beer, with hysteresis and a grace period
+        if level[i, WARM_BEER] == OK:
+            if c > p[P_MAX_C]:
                 if above_since[i] == NO_TIME:
                     above_since[i] = t
-                if t - above_since[i] >= grace_ms[i]:
-                    state[i] = STATE_WARM
-                    ev_tap[n_events] = i
-                    ev_ts[n_events] = t
-                    ev_state[n_events] = STATE_WARM
-                    ev_temp[n_events] = c
-                    n_events += 1
+                if t - above_since[i] >= p[P_GRACE_MS]:
+                    level[i, WARM_BEER] = WARNING
+                    n_ev = _emit(ev, n_ev, i, t, WARM_BEER, WARNING, c, float(above_since[i]))
             else:
                 above_since[i] = NO_TIME
-        elif c <= clear_c[i]:
-            state[i] = STATE_OK
+        elif c <= p[P_CLEAR_C]:
+            level[i, WARM_BEER] = OK
             above_since[i] = NO_TIME
-            ev_tap[n_events] = i
-            ev_ts[n_events] = t
-            ev_state[n_events] = STATE_OK
-            ev_temp[n_events] = c
-            n_events += 1
-    return n_events
+            n_ev = _emit(ev, n_ev, i, t, WARM_BEER, OK, c, 0.0)
+
+        # Window statistics, oldest first, x in seconds before the newest reading.
+        n = ring_len[i]
+        start = (ring_head[i] - n) % WINDOW
+        sx = 0.0
+        sy = 0.0
+        for m in range(n):
+            q = (start + m) % WINDOW
+            sx += (ring_t[i, q] - t) / 1000.0
+            sy += ring_c[i, q]
+        mx = sx / n
+        my = sy / n
+        sxx = 0.0
+        sxy = 0.0
+        for m in range(n):
+            q = (start + m) % WINDOW
+            dx = (ring_t[i, q] - t) / 1000.0 - mx
+            sxx += dx * dx
+            sxy += dx * (ring_c[i, q] - my)
+        slope_h = 0.0
+        if n >= WINDOW // 2 and sxx > 0.0:
+            slope_h = sxy / sxx * 3600.0
+        fitted = my - (sxy / sxx if sxx > 0.0 else 0.0) * mx
+
+        # 2. warming trend: say when the fitted line will cross the warm limit
+        if level[i, WARMING_TREND] == OK:
+            if slope_h >= p[P_MIN_SLOPE] and fitted < p[P_MAX_C]:
+                to_cross_ms = (p[P_MAX_C] - fitted) / slope_h * 3_600_000.0
+                if to_cross_ms <= p[P_HORIZON_MS]:
+                    level[i, WARMING_TREND] = WARNING
+                    n_ev = _emit(ev, n_ev, i, t, WARMING_TREND, WARNING, t + to_cross_ms, slope_h)
+        elif slope_h < p[P_MIN_SLOPE] / 2.0:
+            level[i, WARMING_TREND] = OK
+            n_ev = _emit(ev, n_ev, i, t, WARMING_TREND, OK, c, slope_h)
+
+        # 4. stuck probe: the very same value, reading after reading, for long
+        stuck = same_count[i] >= STUCK_MIN_SAMPLES and t - same_since[i] >= p[P_STUCK_MS]
+        if stuck and level[i, STUCK_SENSOR] == OK:
+            level[i, STUCK_SENSOR] = WARNING
+            n_ev = _emit(ev, n_ev, i, t, STUCK_SENSOR, WARNING, c, float(same_since[i]))
+        elif same_count[i] == 1 and level[i, STUCK_SENSOR] != OK:
+            level[i, STUCK_SENSOR] = OK
+            n_ev = _emit(ev, n_ev, i, t, STUCK_SENSOR, OK, c, 0.0)
+
+        # 3. cooler failure: most of a venue's taps warming together
+        now_warming = level[i, WARM_BEER] != OK or slope_h >= p[P_COOLER_SLOPE]
+        if now_warming != warming[i]:
+            warming[i] = now_warming
+            venue_warming[v] += 1 if now_warming else -1
+        vp = venue_params[v]
+        share = venue_warming[v] / venue_taps[v]
+        if venue_level[v] == OK:
+            if venue_warming[v] >= vp[V_MIN_TAPS] and share >= vp[V_SHARE_ON]:
+                venue_level[v] = WARNING
+                n_ev = _emit(
+                    ev, n_ev, i, t, COOLER_FAILURE, WARNING, share, float(venue_warming[v])
+                )
+        elif share < vp[V_SHARE_OFF]:
+            venue_level[v] = OK
+            n_ev = _emit(ev, n_ev, i, t, COOLER_FAILURE, OK, share, float(venue_warming[v]))
+    return n_ev
+
+
+KEG_RATE_TAU_H = 1.0  # the pour rate forecasting a keg's end looks back about an hour
+FOAM_WASTE_SHARE = 0.25  # of a foamy pour, this much goes down the drain
+
+
+@nb.njit(**JIT)
+def pour_checks(  # type: ignore[no-untyped-def]
+    tap, ts, ml, dur_ms,
+    params, last_c, last_pour_ts, keg_used_ml, rate_ml_h, foam_hist, foam_head, waste_ml, level,
+    ev,
+):  # fmt: skip
+    """Keg running low, leak (a slow endless flow), foamy pours; in arrival order."""
+    n_ev = 0
+    for k in range(tap.shape[0]):
+        i = tap[k]
+        t = ts[k]
+        if t <= last_pour_ts[i]:
+            continue
+        p = params[i]
+        volume = ml[k]
+        flow = volume / max(dur_ms[k], 1) * 1000.0
+
+        # 7. leak: a slow flow that goes on and on
+        slow = flow < p[P_LEAK_ML_PER_S] and dur_ms[k] >= p[P_LEAK_MIN_MS]
+        if slow and level[i, LEAK] == OK:
+            level[i, LEAK] = WARNING
+            n_ev = _emit(ev, n_ev, i, t, LEAK, WARNING, flow, float(dur_ms[k]))
+        elif not slow and level[i, LEAK] != OK and flow >= p[P_LEAK_ML_PER_S]:
+            level[i, LEAK] = OK
+            n_ev = _emit(ev, n_ev, i, t, LEAK, OK, flow, float(dur_ms[k]))
+
+        # 8. foamy pours: too warm or too fast; most of the last five foamy is a problem
+        foamy = last_c[i] > p[P_FOAM_C] or flow > p[P_FOAM_ML_PER_S]
+        if foamy:
+            waste_ml[i] += volume * FOAM_WASTE_SHARE
+        foam_hist[i, foam_head[i]] = 1 if foamy else 0
+        foam_head[i] = (foam_head[i] + 1) % FOAMY_OF_LAST
+        count = 0
+        for m in range(FOAMY_OF_LAST):
+            count += foam_hist[i, m]
+        if count >= 3 and level[i, FOAMY] == OK:
+            level[i, FOAMY] = WARNING
+            n_ev = _emit(ev, n_ev, i, t, FOAMY, WARNING, float(count), waste_ml[i])
+        elif count == 0 and level[i, FOAMY] != OK:
+            level[i, FOAMY] = OK
+            n_ev = _emit(ev, n_ev, i, t, FOAMY, OK, 0.0, waste_ml[i])
+
+        # 6. keg running low: what is left, and when the recent pour rate empties it
+        if last_pour_ts[i] != NO_TIME:
+            rate_ml_h[i] *= np.exp(-(t - last_pour_ts[i]) / 3_600_000.0 / KEG_RATE_TAU_H)
+        rate_ml_h[i] += volume / KEG_RATE_TAU_H
+        last_pour_ts[i] = t
+        keg_used_ml[i] += volume
+        left = p[P_KEG_ML] - keg_used_ml[i]
+        empty_at = t + left / rate_ml_h[i] * 3_600_000.0 if rate_ml_h[i] > 0 else -1.0
+        new = OK
+        if left <= 0.0:
+            new = CRITICAL
+        elif left < p[P_KEG_LOW_SHARE] * p[P_KEG_ML] or (
+            empty_at >= 0 and empty_at - t <= p[P_KEG_HORIZON_MS]
+        ):
+            new = WARNING
+        if new != level[i, KEG_LOW]:
+            level[i, KEG_LOW] = new
+            n_ev = _emit(ev, n_ev, i, t, KEG_LOW, new, empty_at, left)
+    return n_ev

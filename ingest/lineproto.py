@@ -6,7 +6,7 @@ through the constants, by every InfluxQL query. Built with f-strings, not `influ
 
     temperature,venue=V,tap=T c=4.25,seq=17i <ts ms>
     pour,venue=V,tap=T ml=330.0,dur_ms=4100i,seq=17i <ts ms>
-    quality,venue=V,tap=T,check=warm_beer level="warning",value=8.1 <ts ms>
+    quality,venue=V,tap=T,check=warm_beer level="warning",value=8.1,detail=1.7e12 <ts ms>
     device_status,venue=V,device=D state="online" <ts ms>
 """
 
@@ -48,9 +48,11 @@ def pours(venue: str, seq: int, readings: Iterable[Pour]) -> list[str]:
 
 
 def quality_events(events: Iterable[QualityEvent]) -> list[str]:
+    """Venue-wide checks (tap None) are written without a tap tag."""
     return [
-        f"{QUALITY},venue={tag(e.venue)},tap={tag(e.tap)},check={tag(e.check)} "
-        f"level={string_field(e.level)},value={e.value!r} {e.ts}"
+        f"{QUALITY},venue={tag(e.venue)}{'' if e.tap is None else ',tap=' + tag(e.tap)},"
+        f"check={tag(e.check)} level={string_field(e.level)},value={e.value!r},"
+        f"detail={e.detail!r} {e.ts}"
         for e in events
     ]
 

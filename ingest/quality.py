@@ -1,130 +1,315 @@
 """Per-tap quality state and the Python side of the kernels: validate, convert, call, build events.
 
-The worker owns one `QualityCore`. Taps get a dense index on first sight; their state lives in
-growable NumPy arrays (structure of arrays) that the kernels update in place.
+The worker owns one `QualityCore`. Taps and venues get dense indexes on first sight; their
+state lives in growable NumPy arrays (structure of arrays) that the kernels update in place,
+and their thresholds in a `params` matrix filled from the settings (later, the registry).
+`snapshot` and `restore` keep all of it across a restart, so windows continue instead of
+starting blind.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 
 import numpy as np
 
-from ingest import kernels
+from ingest import kernels as K
 from stack.settings import QualitySettings
 
 _LOGGER = logging.getLogger(__name__)
 
-_INITIAL_CAPACITY = 1024
+_INITIAL_TAPS = 1024
+_INITIAL_VENUES = 256
+SNAPSHOT_VERSION = 1
 
 
 class Check(StrEnum):
     WARM_BEER = "warm_beer"
+    WARMING_TREND = "warming_trend"
+    COOLER_FAILURE = "cooler_failure"
+    STUCK_SENSOR = "stuck_sensor"
+    DEAD_SENSOR = "dead_sensor"
+    IMPLAUSIBLE = "implausible"
+    KEG_LOW = "keg_low"
+    LEAK = "leak"
+    FOAMY = "foamy_pours"
+
+
+# The kernels number checks in the order the enum lists them (kernels.WARM_BEER == 0, ...).
+CHECKS = list(Check)
 
 
 class Level(StrEnum):
     OK = "ok"
     WARNING = "warning"
+    CRITICAL = "critical"
 
 
-_LEVELS = {kernels.STATE_OK: Level.OK, kernels.STATE_WARM: Level.WARNING}
+LEVELS = list(Level)  # kernels.OK, WARNING, CRITICAL
 
 
 @dataclass(frozen=True, slots=True)
 class QualityEvent:
-    """A tap's check changed level at `ts` (device time, ms); `value` is the evidence."""
+    """A check changed level at `ts` (device time, ms), with its evidence.
+
+    `tap` is None for venue-wide checks (cooler failure). `value` and `detail` are the figures
+    behind it, per check: warm beer (°C, warm since ms), warming trend (forecast crossing ms,
+    °C per hour), cooler failure (share of taps warming, how many), stuck (°C, since ms), dead
+    (ms silent, last reading ms), implausible (°C, last plausible °C), keg low (forecast empty
+    ms, mL left), leak (mL/s, ms), foamy pours (foamy of the last five, mL wasted so far).
+    """
 
     venue: str
-    tap: str
+    tap: str | None
     check: Check
     level: Level
     ts: int
     value: float
+    detail: float
+
+
+def tap_params(settings: QualitySettings) -> np.ndarray:
+    """One tap's thresholds as a `params` row, from the settings' defaults."""
+    s = settings
+    row = np.zeros(K.N_PARAMS)
+    row[K.P_MAX_C] = s.warm_max_c
+    row[K.P_CLEAR_C] = s.warm_max_c - s.warm_hysteresis_c
+    row[K.P_GRACE_MS] = s.warm_grace_s * 1000
+    row[K.P_HORIZON_MS] = s.trend_horizon_min * 60_000
+    row[K.P_MIN_SLOPE] = s.trend_min_slope_c_per_h
+    row[K.P_STUCK_MS] = s.stuck_after_min * 60_000
+    row[K.P_DEAD_MS] = s.dead_after_min * 60_000
+    row[K.P_PLAUS_MIN] = s.plausible_min_c
+    row[K.P_PLAUS_MAX] = s.plausible_max_c
+    row[K.P_MAX_RATE] = s.max_rate_c_per_s
+    row[K.P_COOLER_SLOPE] = s.cooler_tap_slope_c_per_h
+    row[K.P_KEG_ML] = s.keg_l * 1000
+    row[K.P_KEG_LOW_SHARE] = s.keg_low_share
+    row[K.P_KEG_HORIZON_MS] = s.keg_horizon_min * 60_000
+    row[K.P_LEAK_ML_PER_S] = s.leak_ml_per_s
+    row[K.P_LEAK_MIN_MS] = s.leak_min_s * 1000
+    row[K.P_FOAM_C] = s.foam_c
+    row[K.P_FOAM_ML_PER_S] = s.foam_ml_per_s
+    return row
+
+
+def venue_params(settings: QualitySettings) -> np.ndarray:
+    row = np.zeros(K.N_VENUE_PARAMS)
+    row[K.V_SHARE_ON] = settings.cooler_share_on
+    row[K.V_SHARE_OFF] = settings.cooler_share_off
+    row[K.V_MIN_TAPS] = settings.cooler_min_taps
+    return row
+
+
+# name: (dtype, per-row shape, fill); every per-tap array grows together.
+_TAP_STATE: dict[str, tuple[type, tuple[int, ...], float | int]] = {
+    "tap_venue": (np.int32, (), -1),
+    "tap_next": (np.int32, (), -1),
+    "params": (np.float64, (K.N_PARAMS,), 0.0),
+    "last_ts": (np.int64, (), K.NO_TIME),
+    "last_c": (np.float64, (), 0.0),
+    "above_since": (np.int64, (), K.NO_TIME),
+    "level": (np.int8, (K.N_CHECKS,), K.OK),
+    "ring_t": (np.int64, (K.WINDOW,), 0),
+    "ring_c": (np.float64, (K.WINDOW,), 0.0),
+    "ring_len": (np.int32, (), 0),
+    "ring_head": (np.int32, (), 0),
+    "plausible_run": (np.int32, (), 0),
+    "same_since": (np.int64, (), K.NO_TIME),
+    "same_count": (np.int32, (), 0),
+    "warming": (np.bool_, (), False),
+    "last_pour_ts": (np.int64, (), K.NO_TIME),
+    "keg_used_ml": (np.float64, (), 0.0),
+    "rate_ml_h": (np.float64, (), 0.0),
+    "foam_hist": (np.int8, (K.FOAMY_OF_LAST,), 0),
+    "foam_head": (np.int32, (), 0),
+    "waste_ml": (np.float64, (), 0.0),
+}
+_VENUE_STATE: dict[str, tuple[type, tuple[int, ...], float | int]] = {
+    "venue_params": (np.float64, (K.N_VENUE_PARAMS,), 0.0),
+    "venue_head": (np.int32, (), -1),
+    "venue_taps": (np.int32, (), 0),
+    "venue_warming": (np.int32, (), 0),
+    "venue_level": (np.int8, (), K.OK),
+    "venue_newest": (np.int64, (), K.NO_TIME),
+}
+
+
+def _grown(
+    old: np.ndarray | None, rows: int, spec: tuple[type, tuple[int, ...], float]
+) -> np.ndarray:
+    dtype, shape, fill = spec
+    new: np.ndarray = np.full((rows, *shape), fill, dtype=dtype)
+    if old is not None:
+        new[: old.shape[0]] = old
+    return new
 
 
 class QualityCore:
-    """The quality state of every tap this worker has seen, and the checks over it."""
+    """The quality state of every tap and venue this worker has seen, and the checks over it."""
 
     def __init__(self, settings: QualitySettings) -> None:
         self._settings = settings
-        self._index: dict[tuple[str, str], int] = {}
+        self._tap_row = tap_params(settings)
+        self._venue_row = venue_params(settings)
         self.taps: list[tuple[str, str]] = []
-        self._alloc(_INITIAL_CAPACITY)
+        self.venues: list[str] = []
+        self._tap_index: dict[tuple[str, str], int] = {}
+        self._venue_index: dict[str, int] = {}
+        self.state: dict[str, np.ndarray] = {}
+        self._grow_taps(_INITIAL_TAPS)
+        self._grow_venues(_INITIAL_VENUES)
 
-    def _alloc(self, capacity: int) -> None:
-        def grow(old: np.ndarray | None, dtype: type, fill: float | np.integer) -> np.ndarray:
-            new: np.ndarray = np.full(capacity, fill, dtype=dtype)
-            if old is not None:
-                new[: old.shape[0]] = old
-            return new
+    def _grow_taps(self, rows: int) -> None:
+        for name, spec in _TAP_STATE.items():
+            self.state[name] = _grown(self.state.get(name), rows, spec)
 
-        get = self.__dict__.get
-        self.last_ts = grow(get("last_ts"), np.int64, kernels.NO_TIME)
-        self.above_since = grow(get("above_since"), np.int64, kernels.NO_TIME)
-        self.state = grow(get("state"), np.int8, kernels.STATE_OK)
-        self.max_c = grow(get("max_c"), np.float64, self._settings.warm_max_c)
-        self.clear_c = grow(
-            get("clear_c"),
-            np.float64,
-            self._settings.warm_max_c - self._settings.warm_hysteresis_c,
-        )
-        self.grace_ms = grow(get("grace_ms"), np.int64, round(self._settings.warm_grace_s * 1000))
+    def _grow_venues(self, rows: int) -> None:
+        for name, spec in _VENUE_STATE.items():
+            self.state[name] = _grown(self.state.get(name), rows, spec)
+
+    def venue_index(self, venue: str) -> int:
+        index = self._venue_index.get(venue)
+        if index is None:
+            index = len(self.venues)
+            if index == self.state["venue_head"].shape[0]:
+                self._grow_venues(2 * index)
+            self._venue_index[venue] = index
+            self.venues.append(venue)
+            self.state["venue_params"][index] = self._venue_row
+        return index
 
     def tap_index(self, venue: str, tap: str) -> int:
         key = (venue, tap)
-        index = self._index.get(key)
+        index = self._tap_index.get(key)
         if index is None:
+            v = self.venue_index(venue)
             index = len(self.taps)
-            if index == self.last_ts.shape[0]:
-                self._alloc(2 * index)
-            self._index[key] = index
+            if index == self.state["last_ts"].shape[0]:
+                self._grow_taps(2 * index)
+            self._tap_index[key] = index
             self.taps.append(key)
+            s = self.state
+            s["params"][index] = self._tap_row
+            s["tap_venue"][index] = v
+            s["tap_next"][index] = s["venue_head"][v]
+            s["venue_head"][v] = index
+            s["venue_taps"][v] += 1
         return index
 
-    def warm_beer(self, tap: np.ndarray, ts: np.ndarray, temp_c: np.ndarray) -> list[QualityEvent]:
-        """Run the warm-beer check over readings in arrival order; return the changes."""
-        if not (tap.shape == ts.shape == temp_c.shape):
-            raise ValueError(f"column lengths differ: {tap.shape}, {ts.shape}, {temp_c.shape}")
-        n = tap.shape[0]
-        if n and (tap.min() < 0 or tap.max() >= len(self.taps)):
+    def keg_changed(self, venue: str, tap: str, keg_l: float) -> None:
+        """A full keg of `keg_l` litres is on the tap now."""
+        i = self.tap_index(venue, tap)
+        self.state["params"][i, K.P_KEG_ML] = keg_l * 1000
+        self.state["keg_used_ml"][i] = 0.0
+
+    def _check_columns(self, tap: np.ndarray, *columns: np.ndarray) -> None:
+        if any(c.shape != tap.shape for c in columns):
+            raise ValueError(f"column lengths differ: {[c.shape for c in (tap, *columns)]}")
+        if tap.size and (tap.min() < 0 or tap.max() >= len(self.taps)):
             raise ValueError("tap index out of range: get indexes from tap_index()")
-        ev_tap = np.empty(n, np.int32)
-        ev_ts = np.empty(n, np.int64)
-        ev_state = np.empty(n, np.int8)
-        ev_temp = np.empty(n, np.float64)
-        count = kernels.warm_beer(
-            np.ascontiguousarray(tap, np.int32),
-            np.ascontiguousarray(ts, np.int64),
+
+    def temperatures(
+        self, tap: np.ndarray, ts: np.ndarray, temp_c: np.ndarray
+    ) -> list[QualityEvent]:
+        """Every temperature check over readings in arrival order; returns the changes."""
+        self._check_columns(tap, ts, temp_c)
+        s = self.state
+        out = _events(tap.shape[0] * K.N_CHECKS)
+        count = K.temperature_checks(
+            np.ascontiguousarray(tap, np.int32), np.ascontiguousarray(ts, np.int64),
             np.ascontiguousarray(temp_c, np.float64),
-            self.last_ts,
-            self.above_since,
-            self.state,
-            self.max_c,
-            self.clear_c,
-            self.grace_ms,
-            ev_tap,
-            ev_ts,
-            ev_state,
-            ev_temp,
-        )
-        return [
-            QualityEvent(
-                self.taps[ev_tap[k]][0],
-                self.taps[ev_tap[k]][1],
-                Check.WARM_BEER,
-                _LEVELS[int(ev_state[k])],
-                int(ev_ts[k]),
-                float(ev_temp[k]),
-            )
-            for k in range(count)
-        ]
+            s["tap_venue"], s["params"], s["venue_params"], s["tap_next"], s["venue_head"],
+            s["last_ts"], s["last_c"], s["above_since"], s["level"], s["ring_t"], s["ring_c"],
+            s["ring_len"], s["ring_head"], s["plausible_run"], s["same_since"], s["same_count"],
+            s["warming"], s["venue_taps"], s["venue_warming"], s["venue_level"], s["venue_newest"],
+            out,
+        )  # fmt: skip
+        return self._build(out, count)
+
+    def pours(
+        self, tap: np.ndarray, ts: np.ndarray, ml: np.ndarray, dur_ms: np.ndarray
+    ) -> list[QualityEvent]:
+        """Keg, leak and foam checks over pours in arrival order; returns the changes."""
+        self._check_columns(tap, ts, ml, dur_ms)
+        s = self.state
+        out = _events(tap.shape[0] * 3)
+        count = K.pour_checks(
+            np.ascontiguousarray(tap, np.int32), np.ascontiguousarray(ts, np.int64),
+            np.ascontiguousarray(ml, np.float64), np.ascontiguousarray(dur_ms, np.int64),
+            s["params"], s["last_c"], s["last_pour_ts"], s["keg_used_ml"], s["rate_ml_h"],
+            s["foam_hist"], s["foam_head"], s["waste_ml"], s["level"],
+            out,
+        )  # fmt: skip
+        return self._build(out, count)
+
+    def _build(self, out: tuple[np.ndarray, ...], count: int) -> list[QualityEvent]:
+        ev_tap, ev_ts, ev_check, ev_level, ev_value, ev_value2 = out
+        events = []
+        for k in range(count):
+            venue, tap = self.taps[ev_tap[k]]
+            check = CHECKS[ev_check[k]]
+            events.append(QualityEvent(
+                venue, None if check is Check.COOLER_FAILURE else tap, check,
+                LEVELS[ev_level[k]], int(ev_ts[k]), float(ev_value[k]), float(ev_value2[k]),
+            ))  # fmt: skip
+        return events
+
+    # --- surviving a restart ---------------------------------------------------------------
+
+    def snapshot(self, path: Path) -> None:
+        """Write all state atomically (a crash mid-write leaves the previous snapshot)."""
+        n_taps, n_venues = len(self.taps), len(self.venues)
+        arrays = {name: self.state[name][:n_taps] for name in _TAP_STATE}
+        arrays |= {name: self.state[name][:n_venues] for name in _VENUE_STATE}
+        partial = path.with_suffix(".partial.npz")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays["version"] = np.array(SNAPSHOT_VERSION)
+        arrays["tap_keys"] = np.array(["\x1f".join(key) for key in self.taps], dtype=str)
+        arrays["venue_keys"] = np.array(self.venues, dtype=str)
+        np.savez(partial, allow_pickle=False, **arrays)
+        os.replace(partial, path)
+
+    @classmethod
+    def restore(cls, path: Path, settings: QualitySettings) -> QualityCore:
+        """A core continuing from a snapshot; an empty one when there is none."""
+        core = cls(settings)
+        if not path.exists():
+            return core
+        with np.load(path) as data:
+            if int(data["version"]) != SNAPSHOT_VERSION:
+                _LOGGER.warning("snapshot %s is from another version; starting blind", path)
+                return core
+            venues = [str(v) for v in data["venue_keys"]]
+            taps = [tuple(str(k).split("\x1f", 1)) for k in data["tap_keys"]]
+            core._grow_venues(max(_INITIAL_VENUES, 2 * len(venues)))
+            core._grow_taps(max(_INITIAL_TAPS, 2 * len(taps)))
+            for name in (*_TAP_STATE, *_VENUE_STATE):
+                stored = data[name]
+                core.state[name][: stored.shape[0]] = stored
+        core.venues = venues
+        core._venue_index = {v: i for i, v in enumerate(venues)}
+        core.taps = [(venue, tap) for venue, tap in taps]
+        core._tap_index = {key: i for i, key in enumerate(core.taps)}
+        _LOGGER.info("quality state restored for %d taps in %d venues", len(taps), len(venues))
+        return core
+
+
+def _events(capacity: int) -> tuple[np.ndarray, ...]:
+    return (
+        np.empty(capacity, np.int32), np.empty(capacity, np.int64), np.empty(capacity, np.int8),
+        np.empty(capacity, np.int8), np.empty(capacity, np.float64), np.empty(capacity, np.float64),
+    )  # fmt: skip
 
 
 def warm_up() -> None:
-    """Compile (or load from cache) every kernel now, not on the first message."""
+    """Compile (or load from the cache) every kernel now, not on the first message."""
     core = QualityCore(QualitySettings())
-    index = core.tap_index("warm-up", "warm-up")
-    core.warm_beer(np.array([index], np.int32), np.array([1], np.int64), np.array([4.0]))
-    _LOGGER.debug("quality kernels ready")
+    i = core.tap_index("warm-up", "warm-up")
+    one = np.array([i], np.int32)
+    core.temperatures(one, np.array([1], np.int64), np.array([4.0]))
+    core.pours(one, np.array([1], np.int64), np.array([300.0]), np.array([3000], np.int64))

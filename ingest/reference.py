@@ -1,44 +1,215 @@
-"""Plain-Python reference implementations of the quality kernels: slow, obvious, trusted.
+"""Plain-Python twins of the quality kernels: slow, obvious, trusted.
 
-Tests compare every kernel with its reference; benchmarks use them as the baseline.
+Same rules and the same arithmetic in the same order as `ingest.kernels`, written for reading
+rather than speed: dictionaries and deques instead of arrays. Tests compare every kernel with
+its twin; benchmarks use them as the baseline.
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+from ingest import kernels as K
+
+Event = tuple[int, int, int, int, float, float]  # tap, ts, check, level, value, value2
 
 
-@dataclass(frozen=True, slots=True)
-class WarmBeerLimits:
-    max_c: float
-    clear_c: float
-    grace_ms: int
+class ReferenceQuality:
+    """Quality state of taps 0..n-1; `tap_venue[i]` is tap i's venue."""
 
+    def __init__(
+        self,
+        params: Sequence[Sequence[float]],
+        tap_venue: Sequence[int],
+        venue_params: Sequence[Sequence[float]],
+    ) -> None:
+        self.params = params
+        self.tap_venue = tap_venue
+        self.venue_params = venue_params
+        n = len(params)
+        self.last_ts: dict[int, int] = {}
+        self.window: dict[int, deque[tuple[int, float]]] = {
+            i: deque(maxlen=K.WINDOW) for i in range(n)
+        }
+        self.level = {(i, c): K.OK for i in range(n) for c in range(K.N_CHECKS)}
+        self.above_since: dict[int, int] = {}
+        self.plausible_run = dict.fromkeys(range(n), 0)
+        self.same: dict[int, tuple[int, int]] = {}  # tap -> (since, count)
+        self.warming = dict.fromkeys(range(n), False)
+        self.venue_level = dict.fromkeys(range(len(venue_params)), K.OK)
+        self.venue_newest: dict[int, int] = {}
+        self.last_pour_ts: dict[int, int] = {}
+        self.rate_ml_h = dict.fromkeys(range(n), 0.0)
+        self.keg_used = dict.fromkeys(range(n), 0.0)
+        self.foamy: dict[int, deque[bool]] = {
+            i: deque([False] * K.FOAMY_OF_LAST, maxlen=K.FOAMY_OF_LAST) for i in range(n)
+        }
+        self.waste = dict.fromkeys(range(n), 0.0)
 
-def warm_beer(
-    readings: Iterable[tuple[int, int, float]], limits: Sequence[WarmBeerLimits]
-) -> list[tuple[int, int, int, float]]:
-    """Events (tap, ts, state, temp) for readings (tap, ts, temp) in arrival order."""
-    last_ts: dict[int, int] = {}
-    warm: set[int] = set()
-    above_since: dict[int, int] = {}
-    events = []
-    for tap, ts, temp in readings:
-        if tap in last_ts and ts <= last_ts[tap]:
-            continue  # duplicate or late: stored, but does not move the state
-        last_ts[tap] = ts
-        limit = limits[tap]
-        if tap in warm:
-            if temp <= limit.clear_c:
-                warm.discard(tap)
-                above_since.pop(tap, None)
-                events.append((tap, ts, 0, temp))
-        elif temp > limit.max_c:
-            since = above_since.setdefault(tap, ts)
-            if ts - since >= limit.grace_ms:
-                warm.add(tap)
-                events.append((tap, ts, 1, temp))
-        else:
-            above_since.pop(tap, None)
-    return events
+    def _venue_taps(self, venue: int) -> list[int]:
+        # The kernel keeps each venue's taps newest first.
+        return sorted((i for i, v in enumerate(self.tap_venue) if v == venue), reverse=True)
+
+    def temperatures(self, readings: Iterable[tuple[int, int, float]]) -> list[Event]:
+        events: list[Event] = []
+        for i, t, c in readings:
+            if i in self.last_ts and t <= self.last_ts[i]:
+                continue  # duplicate or late: stored, but moves no state
+            p, v = self.params[i], self.tap_venue[i]
+            if self.level[i, K.DEAD_SENSOR]:
+                self.level[i, K.DEAD_SENSOR] = K.OK
+                events.append((i, t, K.DEAD_SENSOR, K.OK, c, float(self.last_ts[i])))
+            self.last_ts[i] = t
+            if t > self.venue_newest.get(v, -1):
+                self.venue_newest[v] = t
+                for j in self._venue_taps(v):
+                    silent_ms = t - self.last_ts.get(j, t)
+                    if (j != i and not self.level[j, K.DEAD_SENSOR] and j in self.last_ts
+                            and silent_ms >= self.params[j][K.P_DEAD_MS]):  # fmt: skip
+                        self.level[j, K.DEAD_SENSOR] = K.WARNING
+                        events.append(
+                            (
+                                j,
+                                t,
+                                K.DEAD_SENSOR,
+                                K.WARNING,
+                                float(silent_ms),
+                                float(self.last_ts[j]),
+                            )
+                        )
+            window = self.window[i]
+            if window:
+                good_t, good_c = window[-1]
+                jump = abs(c - good_c) > p[K.P_MAX_RATE] * (t - good_t) / 1000.0
+            else:
+                jump = False
+            if c < p[K.P_PLAUS_MIN] or c > p[K.P_PLAUS_MAX] or jump:
+                self.plausible_run[i] = 0
+                if not self.level[i, K.IMPLAUSIBLE]:
+                    self.level[i, K.IMPLAUSIBLE] = K.WARNING
+                    last_good = window[-1][1] if window else 0.0
+                    events.append((i, t, K.IMPLAUSIBLE, K.WARNING, c, last_good))
+                continue
+            self.plausible_run[i] += 1
+            if self.level[i, K.IMPLAUSIBLE] and self.plausible_run[i] >= K.PLAUSIBLE_TO_CLEAR:
+                self.level[i, K.IMPLAUSIBLE] = K.OK
+                events.append((i, t, K.IMPLAUSIBLE, K.OK, c, 0.0))
+            since, count = self.same.get(i, (t, 0))
+            self.same[i] = (since, count + 1) if window and c == window[-1][1] else (t, 1)
+            window.append((t, c))
+
+            if not self.level[i, K.WARM_BEER]:
+                if c > p[K.P_MAX_C]:
+                    since_warm = self.above_since.setdefault(i, t)
+                    if t - since_warm >= p[K.P_GRACE_MS]:
+                        self.level[i, K.WARM_BEER] = K.WARNING
+                        events.append((i, t, K.WARM_BEER, K.WARNING, c, float(since_warm)))
+                else:
+                    self.above_since.pop(i, None)
+            elif c <= p[K.P_CLEAR_C]:
+                self.level[i, K.WARM_BEER] = K.OK
+                self.above_since.pop(i, None)
+                events.append((i, t, K.WARM_BEER, K.OK, c, 0.0))
+
+            n = len(window)
+            xs = [(wt - t) / 1000.0 for wt, _ in window]
+            ys = [wc for _, wc in window]
+            sx = sy = 0.0
+            for x, y in zip(xs, ys, strict=True):
+                sx += x
+                sy += y
+            mx, my = sx / n, sy / n
+            sxx = sxy = 0.0
+            for x, y in zip(xs, ys, strict=True):
+                dx = x - mx
+                sxx += dx * dx
+                sxy += dx * (y - my)
+            slope_h = sxy / sxx * 3600.0 if n >= K.WINDOW // 2 and sxx > 0.0 else 0.0
+            fitted = my - (sxy / sxx if sxx > 0.0 else 0.0) * mx
+
+            if not self.level[i, K.WARMING_TREND]:
+                if slope_h >= p[K.P_MIN_SLOPE] and fitted < p[K.P_MAX_C]:
+                    to_cross_ms = (p[K.P_MAX_C] - fitted) / slope_h * 3_600_000.0
+                    if to_cross_ms <= p[K.P_HORIZON_MS]:
+                        self.level[i, K.WARMING_TREND] = K.WARNING
+                        events.append((i, t, K.WARMING_TREND, K.WARNING, t + to_cross_ms, slope_h))
+            elif slope_h < p[K.P_MIN_SLOPE] / 2.0:
+                self.level[i, K.WARMING_TREND] = K.OK
+                events.append((i, t, K.WARMING_TREND, K.OK, c, slope_h))
+
+            since, count = self.same[i]
+            stuck = count >= K.STUCK_MIN_SAMPLES and t - since >= p[K.P_STUCK_MS]
+            if stuck and not self.level[i, K.STUCK_SENSOR]:
+                self.level[i, K.STUCK_SENSOR] = K.WARNING
+                events.append((i, t, K.STUCK_SENSOR, K.WARNING, c, float(since)))
+            elif count == 1 and self.level[i, K.STUCK_SENSOR]:
+                self.level[i, K.STUCK_SENSOR] = K.OK
+                events.append((i, t, K.STUCK_SENSOR, K.OK, c, 0.0))
+
+            self.warming[i] = bool(self.level[i, K.WARM_BEER]) or slope_h >= p[K.P_COOLER_SLOPE]
+            taps = self._venue_taps(v)
+            warming = sum(self.warming[j] for j in taps)
+            share = warming / len(taps)
+            vp = self.venue_params[v]
+            if not self.venue_level[v]:
+                if warming >= vp[K.V_MIN_TAPS] and share >= vp[K.V_SHARE_ON]:
+                    self.venue_level[v] = K.WARNING
+                    events.append((i, t, K.COOLER_FAILURE, K.WARNING, share, float(warming)))
+            elif share < vp[K.V_SHARE_OFF]:
+                self.venue_level[v] = K.OK
+                events.append((i, t, K.COOLER_FAILURE, K.OK, share, float(warming)))
+        return events
+
+    def pours(self, pours: Iterable[tuple[int, int, float, int]]) -> list[Event]:
+        events: list[Event] = []
+        for i, t, ml, dur_ms in pours:
+            if i in self.last_pour_ts and t <= self.last_pour_ts[i]:
+                continue
+            p = self.params[i]
+            flow = ml / max(dur_ms, 1) * 1000.0
+            slow = flow < p[K.P_LEAK_ML_PER_S] and dur_ms >= p[K.P_LEAK_MIN_MS]
+            if slow and not self.level[i, K.LEAK]:
+                self.level[i, K.LEAK] = K.WARNING
+                events.append((i, t, K.LEAK, K.WARNING, flow, float(dur_ms)))
+            elif not slow and self.level[i, K.LEAK] and flow >= p[K.P_LEAK_ML_PER_S]:
+                self.level[i, K.LEAK] = K.OK
+                events.append((i, t, K.LEAK, K.OK, flow, float(dur_ms)))
+
+            window = self.window[i]
+            last_c = window[-1][1] if window else 0.0
+            foamy = last_c > p[K.P_FOAM_C] or flow > p[K.P_FOAM_ML_PER_S]
+            if foamy:
+                self.waste[i] += ml * K.FOAM_WASTE_SHARE
+            self.foamy[i].append(foamy)
+            count = sum(self.foamy[i])
+            if count >= 3 and not self.level[i, K.FOAMY]:
+                self.level[i, K.FOAMY] = K.WARNING
+                events.append((i, t, K.FOAMY, K.WARNING, float(count), self.waste[i]))
+            elif count == 0 and self.level[i, K.FOAMY]:
+                self.level[i, K.FOAMY] = K.OK
+                events.append((i, t, K.FOAMY, K.OK, 0.0, self.waste[i]))
+
+            if i in self.last_pour_ts:
+                self.rate_ml_h[i] *= math.exp(
+                    -(t - self.last_pour_ts[i]) / 3_600_000.0 / K.KEG_RATE_TAU_H
+                )
+            self.rate_ml_h[i] += ml / K.KEG_RATE_TAU_H
+            self.last_pour_ts[i] = t
+            self.keg_used[i] += ml
+            left = p[K.P_KEG_ML] - self.keg_used[i]
+            rate = self.rate_ml_h[i]
+            empty_at = t + left / rate * 3_600_000.0 if rate > 0 else -1.0
+            if left <= 0.0:
+                new = K.CRITICAL
+            elif left < p[K.P_KEG_LOW_SHARE] * p[K.P_KEG_ML] or (
+                empty_at >= 0 and empty_at - t <= p[K.P_KEG_HORIZON_MS]
+            ):
+                new = K.WARNING
+            else:
+                new = K.OK
+            if new != self.level[i, K.KEG_LOW]:
+                self.level[i, K.KEG_LOW] = new
+                events.append((i, t, K.KEG_LOW, new, empty_at, left))
+        return events

@@ -40,7 +40,8 @@ def run_ingest(
         return
     deadletters = DeadLetterStore(settings.deadletter_path)
     try:
-        worker = IngestWorker(settings, writer, deadletters, QualityCore(settings.quality))
+        quality = QualityCore.restore(settings.quality_snapshot_path, settings.quality)
+        worker = IngestWorker(settings, writer, deadletters, quality)
         if subscribed is not None:
             worker.subscribed = subscribed
         worker.run(stop)

@@ -28,12 +28,21 @@ import numpy as np
 import paho.mqtt.client as paho
 
 from edge import mqtt
-from edge.wire import DeviceTopic, Status, TopicKind, WireError, subscription
+from edge.wire import (
+    DeviceTopic,
+    QualityMessage,
+    Status,
+    TopicKind,
+    WireError,
+    encode,
+    quality_topic,
+    subscription,
+)
 from ingest import lineproto
 from ingest.deadletter import DeadLetterStore
 from ingest.decode import Decoded, Rejection, decode_telemetry
 from ingest.influx import InfluxRejected, InfluxUnavailable, Writer
-from ingest.quality import QualityCore
+from ingest.quality import QualityCore, QualityEvent
 from stack.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
@@ -79,6 +88,10 @@ class _Batch:
     taps: list[int] = field(default_factory=list)
     ts: list[int] = field(default_factory=list)
     temps: list[float] = field(default_factory=list)
+    pour_taps: list[int] = field(default_factory=list)
+    pour_ts: list[int] = field(default_factory=list)
+    pour_ml: list[float] = field(default_factory=list)
+    pour_dur: list[int] = field(default_factory=list)
 
 
 class IngestWorker:
@@ -176,16 +189,22 @@ class IngestWorker:
             m.host, m.port, m.keepalive_s, clean_start=False, properties=props
         )
         self._client.loop_start()
-        last_stats = time.monotonic()
+        last_stats = last_snapshot = time.monotonic()
+        every = self._settings.quality.snapshot_every_s
         try:
             while not stop.is_set():
                 batch = self._collect(stop)
                 if batch:
                     self._process(batch, stop)
-                if time.monotonic() - last_stats >= STATS_EVERY_S:
+                now = time.monotonic()
+                if now - last_stats >= STATS_EVERY_S:
                     self.log_stats()
-                    last_stats = time.monotonic()
+                    last_stats = now
+                if now - last_snapshot >= every:
+                    self._quality.snapshot(self._settings.quality_snapshot_path)
+                    last_snapshot = now
         finally:
+            self._quality.snapshot(self._settings.quality_snapshot_path)
             self._client.disconnect()
             self._client.loop_stop()
             self.log_stats()
@@ -229,25 +248,35 @@ class IngestWorker:
             start = len(batch.lines)
             self._decode_into(batch, message, received_ms)
             batch.spans.append((message, start, len(batch.lines)))
-        events = self._quality.warm_beer(
+        # Stated rule: within a batch temperatures are checked before pours, so a pour's
+        # temperature is the latest one checked when the pour is.
+        events = self._quality.temperatures(
             np.array(batch.taps, np.int32),
             np.array(batch.ts, np.int64),
             np.array(batch.temps, np.float64),
         )
+        events += self._quality.pours(
+            np.array(batch.pour_taps, np.int32),
+            np.array(batch.pour_ts, np.int64),
+            np.array(batch.pour_ml, np.float64),
+            np.array(batch.pour_dur, np.int64),
+        )
         quality_lines = lineproto.quality_events(events)
         for event in events:
             _LOGGER.info(
-                "quality: %s/%s %s -> %s at %d (%.2f °C)",
+                "quality: %s/%s %s -> %s at %d (%g, %g)",
                 event.venue,
-                event.tap,
+                event.tap or "*",
                 event.check,
                 event.level,
                 event.ts,
                 event.value,
+                event.detail,
             )
         if not self._store(batch, quality_lines, stop):
             return  # stopping with InfluxDB down: nothing acknowledged, all will be redelivered
         self._deadletters.add(batch.rejections)
+        self._publish(events)
         self._ack(messages)
         c = self.counters
         c.messages += len(messages)
@@ -283,6 +312,11 @@ class IngestWorker:
             batch.taps.append(tap_index(decoded.venue, reading.tap))
             batch.ts.append(reading.ts)
             batch.temps.append(reading.c)
+        for pour in decoded.pours:
+            batch.pour_taps.append(tap_index(decoded.venue, pour.tap))
+            batch.pour_ts.append(pour.ts)
+            batch.pour_ml.append(pour.ml)
+            batch.pour_dur.append(pour.dur_ms)
 
     def _status_into(self, batch: _Batch, message: Inbound, received_ms: int) -> None:
         try:
@@ -335,6 +369,15 @@ class IngestWorker:
             if stop.wait(delay):
                 return False
             delay = min(delay * 2, self._ingest.retry_max_s)
+
+    def _publish(self, events: list[QualityEvent]) -> None:
+        """Quality events to the alerts service; QoS 1, paho resends them after a reconnect."""
+        for e in events:
+            message = QualityMessage(
+                v=1, venue=e.venue, tap=e.tap, check=e.check, level=e.level, ts=e.ts,
+                value=e.value, detail=e.detail,
+            )  # fmt: skip
+            self._client.publish(quality_topic(e.venue), encode(message), qos=1)
 
     def _ack(self, messages: list[Inbound]) -> None:
         with self._ack_lock:

@@ -97,6 +97,25 @@ class QualitySettings(_Section):
     warm_max_c: float = 7.0
     warm_hysteresis_c: float = Field(0.5, ge=0)
     warm_grace_s: float = Field(120.0, ge=0)
+    trend_horizon_min: float = Field(30.0, gt=0)
+    trend_min_slope_c_per_h: float = Field(1.0, gt=0)
+    stuck_after_min: float = Field(30.0, gt=0)
+    dead_after_min: float = Field(15.0, gt=0)
+    plausible_min_c: float = -5.0
+    plausible_max_c: float = 40.0
+    max_rate_c_per_s: float = Field(0.5, gt=0)
+    cooler_tap_slope_c_per_h: float = Field(1.5, gt=0)
+    cooler_share_on: float = Field(0.6, gt=0, le=1)
+    cooler_share_off: float = Field(0.3, ge=0, le=1)
+    cooler_min_taps: int = Field(2, ge=1)
+    keg_l: float = Field(50.0, gt=0)
+    keg_low_share: float = Field(0.15, ge=0, le=1)
+    keg_horizon_min: float = Field(120.0, ge=0)
+    leak_ml_per_s: float = Field(1.0, gt=0)
+    leak_min_s: float = Field(120.0, gt=0)
+    foam_c: float = 9.0
+    foam_ml_per_s: float = Field(200.0, gt=0)
+    snapshot_every_s: float = Field(30.0, gt=0)
 
 
 class ApiSettings(_Section):
@@ -123,6 +142,10 @@ class Settings(BaseSettings):
     @cached_property
     def deadletter_path(self) -> Path:
         return self.home / "deadletter.sqlite"
+
+    @cached_property
+    def quality_snapshot_path(self) -> Path:
+        return self.home / "quality-state.npz"
 
     @classmethod
     def settings_customise_sources(

@@ -79,7 +79,7 @@ def test_live_tap_state_shows_latest_reading_pour_and_quality(
     )
     lines += [f"pour,venue=bar-1,tap=tap-02 ml=500.0,dur_ms=4000i,seq=1i {T0 + 2000}"]
     lines += quality_events(
-        [QualityEvent("bar-1", "tap-01", Check.WARM_BEER, Level.WARNING, T0 + 5000, 8.5)]
+        [QualityEvent("bar-1", "tap-01", Check.WARM_BEER, Level.WARNING, T0 + 5000, 8.5, T0)]
     )
     lines += [device_status("bar-1", "edge-1", "online", T0)]
     lines += temperatures("bar-2", 1, [Temperature(tap="tap-09", ts=T0, c=4.0)])

@@ -1,84 +1,233 @@
-"""The warm-beer kernel agrees with its plain reference, whatever the stream and its batching."""
+"""The quality kernels agree with their plain references, whatever the stream and its batching,
+and across a restart from a snapshot."""
 
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest import reference
-from ingest.quality import Level, QualityCore
+from ingest import kernels as K
+from ingest.quality import Check, Level, QualityCore, QualityEvent, tap_params, venue_params
+from ingest.reference import ReferenceQuality
 from stack.settings import QualitySettings
 
-SETTINGS = QualitySettings(warm_max_c=7.0, warm_hysteresis_c=0.5, warm_grace_s=2.0)
-LIMIT = reference.WarmBeerLimits(max_c=7.0, clear_c=6.5, grace_ms=2000)
+# Short times and tight limits, so that random streams of a few hundred readings reach them.
+FAST = QualitySettings(
+    warm_max_c=7.0, warm_hysteresis_c=0.5, warm_grace_s=2.0, trend_horizon_min=1.0,
+    trend_min_slope_c_per_h=30.0, stuck_after_min=0.2, dead_after_min=0.5, max_rate_c_per_s=0.5,
+    cooler_tap_slope_c_per_h=60.0, keg_l=2.0, keg_horizon_min=0.5, leak_min_s=20.0,
+)  # fmt: skip
 T0 = 1_700_000_000_000
+TAPS = [("v1", "a"), ("v1", "b"), ("v1", "c"), ("v2", "d"), ("v2", "e")]
 
-readings = st.lists(
+temperatures = st.lists(
     st.tuples(
-        st.integers(0, 3),  # tap
-        st.integers(0, 20_000),  # ms after T0: small range, so duplicates and late ones happen
-        st.sampled_from([4.0, 6.5, 6.9, 7.0, 7.01, 9.0, -55.0, 125.0])
-        | st.floats(-55, 125, allow_nan=False),
+        st.integers(0, len(TAPS) - 1),
+        st.integers(0, 600_000),  # ms after T0: duplicates and late ones happen
+        st.sampled_from([4.0, 4.0, 6.5, 6.9, 7.0, 7.01, 9.0, 60.0, -10.0])
+        | st.floats(-20, 50, allow_nan=False),
     ),
-    max_size=300,
-)
+    max_size=400,
+).map(lambda rows: sorted(rows, key=lambda r: r[1] + (r[0] * 7919 % 3000)))  # mostly in order
+pours = st.lists(
+    st.tuples(
+        st.integers(0, len(TAPS) - 1),
+        st.integers(0, 600_000),
+        st.floats(1, 800, allow_nan=False),
+        st.integers(0, 60_000),
+    ),
+    max_size=120,
+).map(sorted)
 
 
-def run_kernel(stream: list[tuple[int, int, float]], cuts: list[int]) -> list[tuple]:
-    core = QualityCore(SETTINGS)
-    for tap in range(4):
-        core.tap_index("venue", f"tap{tap}")
-    events = []
-    bounds = [0, *sorted(c % (len(stream) + 1) for c in cuts), len(stream)]
-    for start, stop in itertools.pairwise(bounds):
-        part = stream[start:stop]
-        tap = np.array([r[0] for r in part], np.int32)
-        ts = np.array([T0 + r[1] for r in part], np.int64)
-        temp = np.array([r[2] for r in part], np.float64)
-        for e in core.warm_beer(tap, ts, temp):
-            events.append(
-                (int(e.tap[3:]), e.ts - T0, 1 if e.level is Level.WARNING else 0, e.value)
-            )
-    return events
+def core() -> QualityCore:
+    quality = QualityCore(FAST)
+    for venue, tap in TAPS:
+        quality.tap_index(venue, tap)
+    return quality
 
 
-@settings(max_examples=300, deadline=None)
-@given(readings, st.lists(st.integers(0, 400), max_size=6))
-def test_kernel_matches_reference_for_any_batching(stream, cuts):
-    expected = reference.warm_beer(stream, [LIMIT] * 4)
-    assert run_kernel(stream, []) == expected
-    assert run_kernel(stream, cuts) == expected
+def reference() -> ReferenceQuality:
+    venues = sorted({v for v, _ in TAPS})
+    tap_venue = [venues.index(v) for v, _ in TAPS]
+    row, vrow = list(tap_params(FAST)), list(venue_params(FAST))
+    return ReferenceQuality([row] * len(TAPS), tap_venue, [vrow] * len(venues))
 
 
-def test_warm_after_grace_and_ok_again_below_hysteresis():
-    stream = [(0, 0, 8.0), (0, 1000, 8.0), (0, 2000, 8.0), (0, 3000, 6.8), (0, 4000, 6.4)]
-    assert run_kernel(stream, []) == [(0, 2000, 1, 8.0), (0, 4000, 0, 6.4)]
+def tap_number(event: QualityEvent) -> int:
+    """The test's tap index; a venue-wide event counts as its venue's first tap."""
+    return next(
+        i for i, (venue, tap) in enumerate(TAPS)
+        if venue == event.venue and event.tap in (None, tap)
+    )  # fmt: skip
 
 
-def test_a_dip_below_the_limit_restarts_the_grace_period():
-    stream = [(0, 0, 8.0), (0, 1500, 6.9), (0, 1600, 8.0), (0, 3500, 8.0), (0, 3600, 8.0)]
-    assert run_kernel(stream, []) == [(0, 3600, 1, 8.0)]
+def as_tuples(events: list[QualityEvent]) -> list[tuple]:
+    # The kernel numbers checks and levels in the order the enums list them.
+    return [
+        (tap_number(e), e.ts - T0, list(Check).index(e.check), list(Level).index(e.level),
+         e.value, e.detail)
+        for e in events
+    ]  # fmt: skip
 
 
-def test_duplicates_and_late_readings_do_not_move_the_state():
-    stream = [(0, 0, 8.0), (0, 2000, 4.0), (0, 1000, 8.0), (0, 2000, 9.0), (0, 2500, 8.0)]
-    assert run_kernel(stream, []) == []
+def run_temps(quality: QualityCore, rows: list[tuple[int, int, float]]) -> list[QualityEvent]:
+    return quality.temperatures(
+        np.array([r[0] for r in rows], np.int32),
+        np.array([T0 + r[1] for r in rows], np.int64),
+        np.array([r[2] for r in rows], np.float64),
+    )
 
 
-def test_wrapper_refuses_unknown_tap_indexes():
-    core = QualityCore(SETTINGS)
+def run_pours(quality: QualityCore, rows: list[tuple[int, int, float, int]]) -> list[QualityEvent]:
+    return quality.pours(
+        np.array([r[0] for r in rows], np.int32),
+        np.array([T0 + r[1] for r in rows], np.int64),
+        np.array([r[2] for r in rows], np.float64),
+        np.array([r[3] for r in rows], np.int64),
+    )
+
+
+def in_batches(rows: list, cuts: list[int]) -> list[list]:
+    bounds = [0, *sorted(c % (len(rows) + 1) for c in cuts), len(rows)]
+    return [rows[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def reference_events(events: list[tuple]) -> list[tuple]:
+    """Reference events with times relative to T0 and cooler events keyed like the kernel's."""
+    out = []
+    for tap, ts, check, level, value, detail in events:
+        if check == K.COOLER_FAILURE:
+            venue = TAPS[tap][0]
+            tap = next(i for i, key in enumerate(TAPS) if key[0] == venue)
+        out.append((tap, ts - T0, check, level, value, detail))
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(temperatures, st.lists(st.integers(0, 500), max_size=6))
+def test_temperature_kernel_matches_reference_for_any_batching(rows, cuts) -> None:
+    expected = reference_events(reference().temperatures((t, T0 + ts, c) for t, ts, c in rows))
+    quality = core()
+    got = [e for batch in in_batches(rows, cuts) for e in run_temps(quality, batch)]
+    assert as_tuples(got) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(temperatures, pours, st.lists(st.integers(0, 200), max_size=4))
+def test_pour_kernel_matches_reference_for_any_batching(temps, pour_rows, cuts) -> None:
+    ref = reference()
+    ref.temperatures((t, T0 + ts, c) for t, ts, c in temps)
+    expected = reference_events(ref.pours((t, T0 + ts, ml, d) for t, ts, ml, d in pour_rows))
+    quality = core()
+    run_temps(quality, temps)
+    got = [e for batch in in_batches(pour_rows, cuts) for e in run_pours(quality, batch)]
+    assert as_tuples(got) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(temperatures, pours, st.integers(0, 400))
+def test_restart_from_a_snapshot_gives_the_same_events(temps, pour_rows, cut) -> None:
+    whole = core()
+    expected = run_temps(whole, temps) + run_pours(whole, pour_rows)
+    first = core()
+    got = run_temps(first, temps[:cut])
+    with_snapshot = Path(__import__("tempfile").mkdtemp()) / "state.npz"
+    first.snapshot(with_snapshot)
+    second = QualityCore.restore(with_snapshot, FAST)
+    got += run_temps(second, temps[cut:]) + run_pours(second, pour_rows)
+    assert got == expected
+
+
+def events_of(check: Check, events: list[QualityEvent]) -> list[tuple[str, int, float]]:
+    return [(e.level, e.ts - T0, e.value) for e in events if e.check is check]
+
+
+def test_warm_after_the_grace_period_and_ok_below_the_hysteresis() -> None:
+    rows = [(0, 0, 8.0), (0, 1000, 8.0), (0, 2000, 8.0), (0, 10_000, 6.8), (0, 20_000, 6.4)]
+    assert events_of(Check.WARM_BEER, run_temps(core(), rows)) == [
+        (Level.WARNING, 2000, 8.0),
+        (Level.OK, 20_000, 6.4),
+    ]
+
+
+def test_a_warming_trend_is_announced_with_its_crossing_time() -> None:
+    # 0.01 °C a second = 36 °C an hour, from 5 °C: crosses 7 °C after 200 s.
+    rows = [(0, s * 1000, 5.0 + 0.01 * s) for s in range(0, 160, 2)]
+    [(level, at, crossing)] = events_of(Check.WARMING_TREND, run_temps(core(), rows))
+    assert level is Level.WARNING
+    assert crossing - T0 == pytest.approx(200_000, abs=1)  # forecast: 7 °C at 200 s
+    assert crossing - (T0 + at) <= 60_000  # within the one-minute horizon
+
+
+def test_a_stuck_probe_and_a_dead_one() -> None:
+    quality = core()
+    stuck = [(0, s * 1000, 4.25) for s in range(0, 30, 2)]  # tap a repeats itself for 30 s
+    live = [(1, s * 1000, 4.0 + (s % 3) / 10) for s in range(0, 40, 2)]  # tap b reports to 40 s
+    once = [(2, 0, 4.0)]  # tap c says one thing, then nothing
+    events = run_temps(quality, sorted(stuck + live + once, key=lambda r: r[1]))
+    # Ten identical readings over at least 12 s: the tenth, at 18 s.
+    assert events_of(Check.STUCK_SENSOR, events)[0][:2] == (Level.WARNING, 18_000)
+    dead = [(e.tap, e.ts - T0) for e in events if e.check is Check.DEAD_SENSOR]
+    assert dead == [("c", 30_000)]  # silent 30 s while b reports; a stopped only 10 s before
+
+
+def test_an_implausible_spike_is_flagged_and_does_not_make_beer_warm() -> None:
+    rows = [(0, 0, 4.0), (0, 1000, 85.0), (0, 2000, 4.1), (0, 3000, 4.0), (0, 4000, 4.1)]
+    events = run_temps(core(), rows)
+    assert events_of(Check.IMPLAUSIBLE, events) == [
+        (Level.WARNING, 1000, 85.0),
+        (Level.OK, 4000, 4.1),
+    ]
+    assert events_of(Check.WARM_BEER, events) == []
+
+
+def test_most_taps_of_a_venue_warming_together_is_a_cooler_failure() -> None:
+    rows = sorted(
+        [(tap, s * 1000, 4.0 + 0.02 * s) for tap in (0, 1) for s in range(0, 60, 2)]
+        + [(2, s * 1000, 4.0) for s in range(0, 60, 2)]
+        + [(3, s * 1000, 4.0 + 0.02 * s) for s in range(0, 60, 2)],  # alone in venue v2
+        key=lambda r: r[1],
+    )
+    cooler = [
+        (e.venue, e.tap, e.level)
+        for e in run_temps(core(), rows)
+        if e.check is Check.COOLER_FAILURE
+    ]
+    assert cooler == [("v1", None, Level.WARNING)]
+
+
+def test_keg_low_forecast_leak_and_foam() -> None:
+    quality = core()
+    quality.keg_changed("v1", "a", keg_l=1.8)
+    run_temps(quality, [(0, 0, 4.0), (1, 0, 12.0)])  # tap b pours warm beer
+    pours_a = [(0, 60_000 * k, 400.0, 4000) for k in range(1, 6)]  # 1.8 L keg, 2 L poured
+    leak = [(2, 60_000, 50.0, 300_000)]  # tap c: 50 mL in five minutes
+    foam = [(1, 60_000 * k + 1, 300.0, 3000) for k in range(1, 4)]
+    events = run_pours(quality, sorted(pours_a + leak + foam, key=lambda r: r[1]))
+    keg = [(e.level, e.ts - T0, e.detail) for e in events if e.check is Check.KEG_LOW]
+    assert keg == [(Level.WARNING, 240_000, pytest.approx(200.0)),  # 11 % left
+                   (Level.CRITICAL, 300_000, pytest.approx(-200.0))]  # fmt: skip
+    forecast = next(e.value for e in events if e.check is Check.KEG_LOW)
+    assert T0 + 240_000 < forecast < T0 + 240_000 + 3_600_000  # empty within the hour
+    assert events_of(Check.LEAK, events) == [(Level.WARNING, 60_000, pytest.approx(50 / 300))]
+    [(level, at, count)] = events_of(Check.FOAMY, events)
+    assert (level, at, count) == (Level.WARNING, 180_001, 3.0)
+
+
+def test_wrapper_refuses_unknown_tap_indexes() -> None:
     with pytest.raises(ValueError, match="tap_index"):
-        core.warm_beer(np.array([0], np.int32), np.array([T0]), np.array([4.0]))
+        QualityCore(FAST).temperatures(np.array([0], np.int32), np.array([T0]), np.array([4.0]))
 
 
-def test_tap_table_grows_past_its_initial_capacity():
-    core = QualityCore(SETTINGS)
-    indexes = [core.tap_index("v", f"t{i}") for i in range(5000)]
-    assert indexes == list(range(5000))
-    assert core.tap_index("v", "t4999") == 4999
-    events = core.warm_beer(np.array([4999], np.int32), np.array([T0]), np.array([30.0]))
-    assert events == [] and core.above_since[4999] == T0
+def test_tap_table_grows_past_its_initial_capacity() -> None:
+    quality = QualityCore(FAST)
+    indexes = [quality.tap_index("v", f"t{i}") for i in range(3000)]
+    assert indexes == list(range(3000))
+    events = run_temps(quality, [(2999, 0, 8.0), (2999, 2000, 8.0)])
+    assert events_of(Check.WARM_BEER, events) == [(Level.WARNING, 2000, 8.0)]
