@@ -30,6 +30,9 @@ WINDOW = 32  # plausible readings per tap the trend and stuck checks look back o
 PLAUSIBLE_TO_CLEAR = 3
 STUCK_MIN_SAMPLES = 10  # and a stuck probe repeats one value at least this many times
 FOAMY_OF_LAST = 5  # the foam check looks at a tap's last five pours
+# A tap counts towards a cooler failure when it rises and is this close to its warm limit: a
+# line warming back up after a pour rises too, but stays well below it.
+COOLER_NEAR_LIMIT_C = 1.5
 
 # Checks, one column each in the per-tap `level` state.
 WARM_BEER, WARMING_TREND, COOLER_FAILURE, STUCK_SENSOR, DEAD_SENSOR = 0, 1, 2, 3, 4
@@ -198,7 +201,9 @@ def temperature_checks(  # type: ignore[no-untyped-def]
             n_ev = _emit(ev, n_ev, i, t, STUCK_SENSOR, OK, c, 0.0)
 
         # 3. cooler failure: most of a venue's taps warming together
-        now_warming = level[i, WARM_BEER] != OK or slope_h >= p[P_COOLER_SLOPE]
+        now_warming = level[i, WARM_BEER] != OK or (
+            slope_h >= p[P_COOLER_SLOPE] and fitted >= p[P_MAX_C] - COOLER_NEAR_LIMIT_C
+        )
         if now_warming != warming[i]:
             warming[i] = now_warming
             venue_warming[v] += 1 if now_warming else -1

@@ -148,7 +148,9 @@ class ReferenceQuality:
                 self.level[i, K.STUCK_SENSOR] = K.OK
                 events.append((i, t, K.STUCK_SENSOR, K.OK, c, 0.0))
 
-            self.warming[i] = bool(self.level[i, K.WARM_BEER]) or slope_h >= p[K.P_COOLER_SLOPE]
+            near_limit = fitted >= p[K.P_MAX_C] - K.COOLER_NEAR_LIMIT_C
+            rising = slope_h >= p[K.P_COOLER_SLOPE] and near_limit
+            self.warming[i] = bool(self.level[i, K.WARM_BEER]) or rising
             taps = self._venue_taps(v)
             warming = sum(self.warming[j] for j in taps)
             share = warming / len(taps)
