@@ -48,9 +48,10 @@ class ReferenceQuality:
         }
         self.waste = dict.fromkeys(range(n), 0.0)
 
-    def _venue_taps(self, venue: int) -> list[int]:
-        # The kernel keeps each venue's taps newest first.
-        return sorted((i for i, v in enumerate(self.tap_venue) if v == venue), reverse=True)
+        # Each venue's taps, newest first, as the kernel keeps them.
+        self.venue_taps: dict[int, list[int]] = {}
+        for i, v in enumerate(tap_venue):
+            self.venue_taps.setdefault(v, []).insert(0, i)
 
     def temperatures(self, readings: Iterable[tuple[int, int, float]]) -> list[Event]:
         events: list[Event] = []
@@ -64,7 +65,7 @@ class ReferenceQuality:
             self.last_ts[i] = t
             if t > self.venue_newest.get(v, -1):
                 self.venue_newest[v] = t
-                for j in self._venue_taps(v):
+                for j in self.venue_taps[v]:
                     silent_ms = t - self.last_ts.get(j, t)
                     if (j != i and not self.level[j, K.DEAD_SENSOR] and j in self.last_ts
                             and silent_ms >= self.params[j][K.P_DEAD_MS]):  # fmt: skip
@@ -151,7 +152,7 @@ class ReferenceQuality:
             near_limit = fitted >= p[K.P_MAX_C] - K.COOLER_NEAR_LIMIT_C
             rising = slope_h >= p[K.P_COOLER_SLOPE] and near_limit
             self.warming[i] = bool(self.level[i, K.WARM_BEER]) or rising
-            taps = self._venue_taps(v)
+            taps = self.venue_taps[v]
             warming = sum(self.warming[j] for j in taps)
             share = warming / len(taps)
             vp = self.venue_params[v]

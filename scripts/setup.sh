@@ -22,4 +22,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[test]'
+# Compile the Numba kernels into their on-disk cache now, so the first start does not wait.
+.venv/bin/python -c 'from ingest.quality import warm_up; warm_up()'
 echo "setup: ready (.venv/bin/tapsense)"
