@@ -1,0 +1,94 @@
+"""The ingest worker runs the quality core: events reach InfluxDB and the internal MQTT topic,
+and a restarted worker continues from its snapshot instead of starting blind."""
+
+from __future__ import annotations
+
+import queue
+import uuid
+
+import msgspec
+
+from edge import mqtt
+from edge.wire import (
+    QUALITY_TOPIC_ROOT,
+    DeviceTopic,
+    QualityMessage,
+    Telemetry,
+    Temperature,
+    TopicKind,
+    encode,
+)
+from ingest.influx import InfluxQL
+from stack.settings import Settings
+from tests.conftest import IngestThread, end_session, publisher
+from tests.readback import wait_for
+
+T0 = 1_750_000_000_000
+VENUE = "venue-q"
+TOPIC = str(DeviceTopic(VENUE, "edge-1", TopicKind.TELEMETRY))
+
+
+def warm(seq: int, seconds: range) -> bytes:
+    temps = [Temperature(tap="tap-01", ts=T0 + s * 1000, c=9.0) for s in seconds]
+    return encode(Telemetry(v=1, seq=seq, temps=temps))
+
+
+def quality_rows(settings: Settings) -> list[list]:
+    client = InfluxQL(settings.influx)
+    try:
+        series = client.query('SELECT "level", "value" FROM "quality" GROUP BY "tap", "check"')
+    finally:
+        client.close()
+    return [[s["tags"]["check"], *row] for s in series for row in s["values"]]
+
+
+def test_quality_events_are_stored_and_published(settings: Settings) -> None:
+    received: queue.SimpleQueue[QualityMessage] = queue.SimpleQueue()
+    listener = mqtt.new_client(f"alerts-{uuid.uuid4().hex[:6]}", settings.mqtt)
+    listener.on_message = lambda _c, _u, m: received.put(
+        msgspec.json.decode(m.payload, type=QualityMessage)
+    )
+    listener.connect(settings.mqtt.host, settings.mqtt.port)
+    listener.subscribe(f"{QUALITY_TOPIC_ROOT}/#", qos=1)
+    listener.loop_start()
+    try:
+        with IngestThread(settings):
+            client = publisher(settings)
+            # Nine degrees for three minutes: warm once the two-minute grace period is over.
+            client.publish(TOPIC, warm(1, range(0, 180, 10)), qos=1).wait_for_publish(10)
+            client.disconnect()
+            assert wait_for(lambda: any(r[0] == "warm_beer" for r in quality_rows(settings)))
+            message = received.get(timeout=30)
+        end_session(settings)
+    finally:
+        listener.disconnect()
+        listener.loop_stop()
+    assert (message.venue, message.tap, message.check, message.level) == (
+        VENUE,
+        "tap-01",
+        "warm_beer",
+        "warning",
+    )
+    assert message.ts == T0 + 120_000 and message.value == 9.0
+    [row] = [r for r in quality_rows(settings) if r[0] == "warm_beer"]
+    assert row[1:] == [T0 + 120_000, "warning", 9.0]
+
+
+def test_a_restarted_worker_continues_its_grace_period(settings: Settings) -> None:
+    with IngestThread(settings):
+        client = publisher(settings)
+        client.publish(TOPIC, warm(1, range(0, 90, 10)), qos=1).wait_for_publish(10)
+        client.disconnect()
+        assert wait_for(
+            lambda: bool(InfluxQL(settings.influx).query('SELECT count("c") FROM "temperature"'))
+        )
+    assert settings.quality_snapshot_path.exists()
+    with IngestThread(settings):
+        client = publisher(settings)
+        client.publish(TOPIC, warm(2, range(90, 150, 10)), qos=1).wait_for_publish(10)
+        client.disconnect()
+        # Warm since 0 s: after the restart the grace period ends at 120 s, not 210 s.
+        assert wait_for(lambda: any(r[0] == "warm_beer" for r in quality_rows(settings)))
+    end_session(settings)
+    [row] = [r for r in quality_rows(settings) if r[0] == "warm_beer"]
+    assert row[1] == T0 + 120_000
