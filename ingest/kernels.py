@@ -36,8 +36,8 @@ COOLER_NEAR_LIMIT_C = 1.5
 
 # Checks, one column each in the per-tap `level` state.
 WARM_BEER, WARMING_TREND, COOLER_FAILURE, STUCK_SENSOR, DEAD_SENSOR = 0, 1, 2, 3, 4
-IMPLAUSIBLE, KEG_LOW, LEAK, FOAMY = 5, 6, 7, 8
-N_CHECKS = 9
+IMPLAUSIBLE, KEG_LOW, LEAK, FOAMY, AFTER_HOURS, LINE_CLEANING = 5, 6, 7, 8, 9, 10
+N_CHECKS = 11
 
 # Per-tap thresholds: one column each in `params` (float64), filled from the registry/settings.
 P_MAX_C = 0  # warm above this ...
@@ -58,7 +58,8 @@ P_LEAK_ML_PER_S = 14  # a flow slower than this ...
 P_LEAK_MIN_MS = 15  # ... lasting this long is a leak
 P_FOAM_C = 16  # beer above this at pour time foams
 P_FOAM_ML_PER_S = 17  # a flow faster than this foams
-N_PARAMS = 18
+P_CLEAN_MS = 18  # a line is cleaned at least this often
+N_PARAMS = 19
 
 # Per-venue thresholds for the cooler check (columns of `venue_params`).
 V_SHARE_ON = 0  # this share of a venue's taps warming together: the cooler
@@ -84,7 +85,7 @@ def temperature_checks(  # type: ignore[no-untyped-def]
     tap, ts, temp_c,
     tap_venue, params, venue_params, tap_next, venue_head,
     last_ts, last_c, above_since, level, ring_t, ring_c, ring_len, ring_head, plausible_run,
-    same_since, same_count,
+    same_since, same_count, cleaned_at,
     warming, venue_taps, venue_warming, venue_level, venue_newest,
     ev,
 ):  # fmt: skip
@@ -102,6 +103,15 @@ def temperature_checks(  # type: ignore[no-untyped-def]
             level[i, DEAD_SENSOR] = OK
             n_ev = _emit(ev, n_ev, i, t, DEAD_SENSOR, OK, c, float(last_ts[i]))
         last_ts[i] = t
+
+        # 9. line cleaning overdue (a tap first seen counts as cleaned then)
+        if cleaned_at[i] == NO_TIME:
+            cleaned_at[i] = t
+        if level[i, LINE_CLEANING] == OK and t - cleaned_at[i] >= p[P_CLEAN_MS]:
+            level[i, LINE_CLEANING] = WARNING
+            days = (t - cleaned_at[i]) / 86_400_000.0
+            n_ev = _emit(ev, n_ev, i, t, LINE_CLEANING, WARNING, days, float(cleaned_at[i]))
+
         if t > venue_newest[v]:
             venue_newest[v] = t
             j = venue_head[v]
@@ -227,11 +237,12 @@ FOAM_WASTE_SHARE = 0.25  # of a foamy pour, this much goes down the drain
 
 @nb.njit(**JIT)
 def pour_checks(  # type: ignore[no-untyped-def]
-    tap, ts, ml, dur_ms,
+    tap, ts, ml, dur_ms, after_hours,
     params, last_c, last_pour_ts, keg_used_ml, rate_ml_h, foam_hist, foam_head, waste_ml, level,
     ev,
 ):  # fmt: skip
-    """Keg running low, leak (a slow endless flow), foamy pours; in arrival order."""
+    """Keg running low, flow after hours, leak (a slow endless flow), foamy pours; in
+    arrival order. `after_hours[k]`: pour k came while its venue was closed."""
     n_ev = 0
     for k in range(tap.shape[0]):
         i = tap[k]
@@ -242,7 +253,13 @@ def pour_checks(  # type: ignore[no-untyped-def]
         volume = ml[k]
         flow = volume / max(dur_ms[k], 1) * 1000.0
 
-        # 7. leak: a slow flow that goes on and on
+        # 7. flow while the venue is closed, and a slow flow that goes on and on (a leak)
+        if after_hours[k] and level[i, AFTER_HOURS] == OK:
+            level[i, AFTER_HOURS] = WARNING
+            n_ev = _emit(ev, n_ev, i, t, AFTER_HOURS, WARNING, volume, float(dur_ms[k]))
+        elif not after_hours[k] and level[i, AFTER_HOURS] != OK:
+            level[i, AFTER_HOURS] = OK
+            n_ev = _emit(ev, n_ev, i, t, AFTER_HOURS, OK, volume, float(dur_ms[k]))
         slow = flow < p[P_LEAK_ML_PER_S] and dur_ms[k] >= p[P_LEAK_MIN_MS]
         if slow and level[i, LEAK] == OK:
             level[i, LEAK] = WARNING

@@ -37,6 +37,8 @@ class Check(StrEnum):
     KEG_LOW = "keg_low"
     LEAK = "leak"
     FOAMY = "foamy_pours"
+    AFTER_HOURS = "after_hours_flow"
+    LINE_CLEANING = "line_cleaning_overdue"
 
 
 # The kernels number checks in the order the enum lists them (kernels.WARM_BEER == 0, ...).
@@ -60,7 +62,8 @@ class QualityEvent:
     behind it, per check: warm beer (°C, warm since ms), warming trend (forecast crossing ms,
     °C per hour), cooler failure (share of taps warming, how many), stuck (°C, since ms), dead
     (ms silent, last reading ms), implausible (°C, last plausible °C), keg low (forecast empty
-    ms, mL left), leak (mL/s, ms), foamy pours (foamy of the last five, mL wasted so far).
+    ms, mL left), leak (mL/s, ms), foamy pours (foamy of the last five, mL wasted so far),
+    after-hours flow (mL, ms), line cleaning overdue (days since, cleaned at ms).
     """
 
     venue: str
@@ -94,6 +97,7 @@ def tap_params(settings: QualitySettings) -> np.ndarray:
     row[K.P_LEAK_MIN_MS] = s.leak_min_s * 1000
     row[K.P_FOAM_C] = s.foam_c
     row[K.P_FOAM_ML_PER_S] = s.foam_ml_per_s
+    row[K.P_CLEAN_MS] = s.line_cleaning_days * 86_400_000
     return row
 
 
@@ -121,6 +125,7 @@ _TAP_STATE: dict[str, tuple[type, tuple[int, ...], float | int]] = {
     "plausible_run": (np.int32, (), 0),
     "same_since": (np.int64, (), K.NO_TIME),
     "same_count": (np.int32, (), 0),
+    "cleaned_at": (np.int64, (), K.NO_TIME),
     "warming": (np.bool_, (), False),
     "last_pour_ts": (np.int64, (), K.NO_TIME),
     "keg_used_ml": (np.float64, (), 0.0),
@@ -201,6 +206,15 @@ class QualityCore:
             s["venue_taps"][v] += 1
         return index
 
+    def line_cleaned(self, venue: str, tap: str, ts: int) -> QualityEvent | None:
+        """The tap's line was cleaned at `ts`; the ok event if it was overdue."""
+        i = self.tap_index(venue, tap)
+        self.state["cleaned_at"][i] = ts
+        if self.state["level"][i, K.LINE_CLEANING] == K.OK:
+            return None
+        self.state["level"][i, K.LINE_CLEANING] = K.OK
+        return QualityEvent(venue, tap, Check.LINE_CLEANING, Level.OK, ts, 0.0, float(ts))
+
     def keg_changed(self, venue: str, tap: str, keg_l: float) -> None:
         """A full keg of `keg_l` litres is on the tap now."""
         i = self.tap_index(venue, tap)
@@ -226,21 +240,24 @@ class QualityCore:
             s["tap_venue"], s["params"], s["venue_params"], s["tap_next"], s["venue_head"],
             s["last_ts"], s["last_c"], s["above_since"], s["level"], s["ring_t"], s["ring_c"],
             s["ring_len"], s["ring_head"], s["plausible_run"], s["same_since"], s["same_count"],
+            s["cleaned_at"],
             s["warming"], s["venue_taps"], s["venue_warming"], s["venue_level"], s["venue_newest"],
             out,
         )  # fmt: skip
         return self._build(out, count)
 
-    def pours(
-        self, tap: np.ndarray, ts: np.ndarray, ml: np.ndarray, dur_ms: np.ndarray
-    ) -> list[QualityEvent]:
-        """Keg, leak and foam checks over pours in arrival order; returns the changes."""
-        self._check_columns(tap, ts, ml, dur_ms)
+    def pours(self, tap: np.ndarray, ts: np.ndarray, ml: np.ndarray, dur_ms: np.ndarray,
+              after_hours: np.ndarray | None = None) -> list[QualityEvent]:  # fmt: skip
+        """Keg, after-hours, leak and foam checks over pours in arrival order; returns the
+        changes. `after_hours[k]`: pour k came while its venue was closed (default: none)."""
+        closed = np.zeros(tap.shape, np.bool_) if after_hours is None else after_hours
+        self._check_columns(tap, ts, ml, dur_ms, closed)
         s = self.state
-        out = _events(tap.shape[0] * 3)
+        out = _events(tap.shape[0] * 4)
         count = K.pour_checks(
             np.ascontiguousarray(tap, np.int32), np.ascontiguousarray(ts, np.int64),
             np.ascontiguousarray(ml, np.float64), np.ascontiguousarray(dur_ms, np.int64),
+            np.ascontiguousarray(closed, np.bool_),
             s["params"], s["last_c"], s["last_pour_ts"], s["keg_used_ml"], s["rate_ml_h"],
             s["foam_hist"], s["foam_head"], s["waste_ml"], s["level"],
             out,
@@ -312,4 +329,5 @@ def warm_up() -> None:
     i = core.tap_index("warm-up", "warm-up")
     one = np.array([i], np.int32)
     core.temperatures(one, np.array([1], np.int64), np.array([4.0]))
-    core.pours(one, np.array([1], np.int64), np.array([300.0]), np.array([3000], np.int64))
+    core.pours(one, np.array([1], np.int64), np.array([300.0]), np.array([3000], np.int64),
+               np.array([False]))  # fmt: skip

@@ -47,6 +47,7 @@ class ReferenceQuality:
             i: deque([False] * K.FOAMY_OF_LAST, maxlen=K.FOAMY_OF_LAST) for i in range(n)
         }
         self.waste = dict.fromkeys(range(n), 0.0)
+        self.cleaned_at: dict[int, int] = {}
 
         # Each venue's taps, newest first, as the kernel keeps them.
         self.venue_taps: dict[int, list[int]] = {}
@@ -63,6 +64,12 @@ class ReferenceQuality:
                 self.level[i, K.DEAD_SENSOR] = K.OK
                 events.append((i, t, K.DEAD_SENSOR, K.OK, c, float(self.last_ts[i])))
             self.last_ts[i] = t
+            cleaned = self.cleaned_at.setdefault(i, t)
+            if not self.level[i, K.LINE_CLEANING] and t - cleaned >= p[K.P_CLEAN_MS]:
+                self.level[i, K.LINE_CLEANING] = K.WARNING
+                events.append(
+                    (i, t, K.LINE_CLEANING, K.WARNING, (t - cleaned) / 86_400_000.0, float(cleaned))
+                )
             if t > self.venue_newest.get(v, -1):
                 self.venue_newest[v] = t
                 for j in self.venue_taps[v]:
@@ -165,13 +172,20 @@ class ReferenceQuality:
                 events.append((i, t, K.COOLER_FAILURE, K.OK, share, float(warming)))
         return events
 
-    def pours(self, pours: Iterable[tuple[int, int, float, int]]) -> list[Event]:
+    def pours(self, pours: Iterable[tuple[int, int, float, int, bool]]) -> list[Event]:
+        """Pours (tap, ts, ml, duration ms, whether the venue was closed)."""
         events: list[Event] = []
-        for i, t, ml, dur_ms in pours:
+        for i, t, ml, dur_ms, after_hours in pours:
             if i in self.last_pour_ts and t <= self.last_pour_ts[i]:
                 continue
             p = self.params[i]
             flow = ml / max(dur_ms, 1) * 1000.0
+            if after_hours and not self.level[i, K.AFTER_HOURS]:
+                self.level[i, K.AFTER_HOURS] = K.WARNING
+                events.append((i, t, K.AFTER_HOURS, K.WARNING, ml, float(dur_ms)))
+            elif not after_hours and self.level[i, K.AFTER_HOURS]:
+                self.level[i, K.AFTER_HOURS] = K.OK
+                events.append((i, t, K.AFTER_HOURS, K.OK, ml, float(dur_ms)))
             slow = flow < p[K.P_LEAK_ML_PER_S] and dur_ms >= p[K.P_LEAK_MIN_MS]
             if slow and not self.level[i, K.LEAK]:
                 self.level[i, K.LEAK] = K.WARNING

@@ -21,7 +21,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
+from zoneinfo import ZoneInfo
 
 import msgspec
 import numpy as np
@@ -41,6 +44,7 @@ from edge.wire import (
 from ingest import lineproto
 from ingest.deadletter import DeadLetterStore
 from ingest.decode import Decoded, Rejection, decode_telemetry
+from ingest.hours import is_open
 from ingest.influx import InfluxRejected, InfluxUnavailable, Writer
 from ingest.quality import QualityCore, QualityEvent
 from stack.settings import Settings
@@ -92,6 +96,7 @@ class _Batch:
     pour_ts: list[int] = field(default_factory=list)
     pour_ml: list[float] = field(default_factory=list)
     pour_dur: list[int] = field(default_factory=list)
+    pour_closed: list[bool] = field(default_factory=list)
 
 
 class IngestWorker:
@@ -109,6 +114,7 @@ class IngestWorker:
         self._writer = writer
         self._deadletters = deadletters
         self._quality = quality
+        self._zones: dict[str, ZoneInfo] = {}
         self._queue: queue.Queue[Inbound] = queue.Queue()
         self._ack_lock = threading.Lock()
         self._generation = 0
@@ -260,6 +266,7 @@ class IngestWorker:
             np.array(batch.pour_ts, np.int64),
             np.array(batch.pour_ml, np.float64),
             np.array(batch.pour_dur, np.int64),
+            np.array(batch.pour_closed, np.bool_),
         )
         quality_lines = lineproto.quality_events(events)
         for event in events:
@@ -317,6 +324,17 @@ class IngestWorker:
             batch.pour_ts.append(pour.ts)
             batch.pour_ml.append(pour.ml)
             batch.pour_dur.append(pour.dur_ms)
+            batch.pour_closed.append(self._closed(decoded.venue, pour.ts - pour.dur_ms))
+
+    def _closed(self, venue: str, ts_ms: int) -> bool:
+        """Whether a pour that started at `ts_ms` started while the venue was closed."""
+        config = self._settings.venues.get(venue)
+        if config is None or config.hours is None:
+            return False
+        zone = self._zones.get(config.timezone)
+        if zone is None:
+            zone = self._zones[config.timezone] = ZoneInfo(config.timezone)
+        return not is_open(cast("Mapping[str, str]", config.hours), zone, ts_ms)
 
     def _status_into(self, batch: _Batch, message: Inbound, received_ms: int) -> None:
         try:

@@ -20,6 +20,7 @@ import msgspec
 import yaml
 
 from edge.wire import ID_PATTERN
+from ingest.hours import HOURS_PATTERN
 
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 Fraction = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
@@ -28,9 +29,7 @@ Positive = Annotated[float, msgspec.Meta(gt=0.0)]
 # "90s", "15m", "6h", "7d", or a combination ("1h30m").
 DURATION_PATTERN = r"^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
 Duration = Annotated[str, msgspec.Meta(pattern=DURATION_PATTERN, min_length=2)]
-HOURS_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$|^closed$"
 Hours = Annotated[str, msgspec.Meta(pattern=HOURS_PATTERN)]
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from edge.drivers import TapDriver
+from ingest.hours import is_open
 from simulators import scenario as sc
 
 # Share of the busiest hour's demand, by local hour of day (a Dutch café: evenings).
@@ -54,15 +55,6 @@ class TruthEvent:
 
 def ms(when: datetime) -> int:
     return int(when.timestamp() * 1000)
-
-
-def _open(hours: str, minute_of_day: int) -> bool:
-    if hours == "closed":
-        return False
-    start, end = hours.split("-")
-    a = int(start[:2]) * 60 + int(start[3:])
-    b = int(end[:2]) * 60 + int(end[3:])
-    return a <= minute_of_day < b if a < b else minute_of_day >= a or minute_of_day < b
 
 
 def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -281,9 +273,7 @@ class SimVenue:
         return any(isinstance(e, sc.Offline) and self._active(e, now) for e in self._events)
 
     def is_open(self, now: int) -> bool:
-        local = datetime.fromtimestamp(now / 1000, UTC).astimezone(self.tz)
-        hours = getattr(self.spec.hours, sc.WEEKDAYS[local.weekday()])
-        return _open(hours, local.hour * 60 + local.minute)
+        return is_open(msgspec.structs.asdict(self.spec.hours), self.tz, now)
 
     def pours_per_tap_s(self, now: int) -> float:
         if not self.is_open(now):

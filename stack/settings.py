@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
@@ -24,6 +26,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from ingest.hours import HOURS_PATTERN
 
 CONFIG_ENV = "TAPSENSE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("tapsense.toml")
@@ -115,7 +119,34 @@ class QualitySettings(_Section):
     leak_min_s: float = Field(120.0, gt=0)
     foam_c: float = 9.0
     foam_ml_per_s: float = Field(200.0, gt=0)
+    line_cleaning_days: float = Field(14.0, gt=0)
     snapshot_every_s: float = Field(30.0, gt=0)
+
+
+class VenueSettings(_Section):
+    """What the quality checks need to know of one venue, until the registry holds it."""
+
+    timezone: str = "Europe/Amsterdam"
+    # Per weekday (mon ... sun): "HH:MM-HH:MM" or "closed". Unset: always open, and no pour
+    # is after hours.
+    hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], str] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for day, hours in (value or {}).items():
+            if not re.match(HOURS_PATTERN, hours):
+                raise ValueError(f"{day}: {hours!r} is not HH:MM-HH:MM or closed")
+        return value
 
 
 class ApiSettings(_Section):
@@ -138,6 +169,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     quality: QualitySettings = QualitySettings()
     api: ApiSettings = ApiSettings()
+    venues: dict[str, VenueSettings] = {}
 
     @cached_property
     def deadletter_path(self) -> Path:

@@ -12,6 +12,7 @@ from edge import mqtt
 from edge.wire import (
     QUALITY_TOPIC_ROOT,
     DeviceTopic,
+    Pour,
     QualityMessage,
     Telemetry,
     Temperature,
@@ -19,7 +20,7 @@ from edge.wire import (
     encode,
 )
 from ingest.influx import InfluxQL
-from stack.settings import Settings
+from stack.settings import Settings, VenueSettings
 from tests.conftest import IngestThread, end_session, publisher
 from tests.readback import wait_for
 
@@ -92,3 +93,19 @@ def test_a_restarted_worker_continues_its_grace_period(settings: Settings) -> No
     end_session(settings)
     [row] = [r for r in quality_rows(settings) if r[0] == "warm_beer"]
     assert row[1] == T0 + 120_000
+
+
+def test_a_pour_while_the_venue_is_closed_is_after_hours_flow(settings: Settings) -> None:
+    closed = {day: "closed" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    settings = settings.model_copy(update={"venues": {VENUE: VenueSettings(hours=closed)}})
+    with IngestThread(settings):
+        client = publisher(settings)
+        pour = Pour(tap="tap-01", ts=T0 + 5000, ml=120.0, dur_ms=3000)
+        client.publish(TOPIC, encode(Telemetry(v=1, seq=1, pours=[pour])), qos=1).wait_for_publish(
+            10
+        )
+        client.disconnect()
+        assert wait_for(lambda: any(r[0] == "after_hours_flow" for r in quality_rows(settings)))
+    end_session(settings)
+    [row] = [r for r in quality_rows(settings) if r[0] == "after_hours_flow"]
+    assert row[1:] == [T0 + 5000, "warning", 120.0]

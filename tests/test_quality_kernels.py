@@ -21,6 +21,7 @@ FAST = QualitySettings(
     warm_max_c=7.0, warm_hysteresis_c=0.5, warm_grace_s=2.0, trend_horizon_min=1.0,
     trend_min_slope_c_per_h=30.0, stuck_after_min=0.2, dead_after_min=0.5, max_rate_c_per_s=0.5,
     cooler_tap_slope_c_per_h=60.0, keg_l=2.0, keg_horizon_min=0.5, leak_min_s=20.0,
+    line_cleaning_days=0.005,  # 7.2 minutes
 )  # fmt: skip
 T0 = 1_700_000_000_000
 TAPS = [("v1", "a"), ("v1", "b"), ("v1", "c"), ("v2", "d"), ("v2", "e")]
@@ -40,6 +41,7 @@ pours = st.lists(
         st.integers(0, 600_000),
         st.floats(1, 800, allow_nan=False),
         st.integers(0, 60_000),
+        st.booleans(),  # after hours
     ),
     max_size=120,
 ).map(sorted)
@@ -84,12 +86,14 @@ def run_temps(quality: QualityCore, rows: list[tuple[int, int, float]]) -> list[
     )
 
 
-def run_pours(quality: QualityCore, rows: list[tuple[int, int, float, int]]) -> list[QualityEvent]:
+def run_pours(quality: QualityCore, rows: list[tuple]) -> list[QualityEvent]:
+    """Pours (tap, ms after T0, mL, duration ms[, after hours])."""
     return quality.pours(
         np.array([r[0] for r in rows], np.int32),
         np.array([T0 + r[1] for r in rows], np.int64),
         np.array([r[2] for r in rows], np.float64),
         np.array([r[3] for r in rows], np.int64),
+        np.array([len(r) > 4 and r[4] for r in rows], np.bool_),
     )
 
 
@@ -123,7 +127,7 @@ def test_temperature_kernel_matches_reference_for_any_batching(rows, cuts) -> No
 def test_pour_kernel_matches_reference_for_any_batching(temps, pour_rows, cuts) -> None:
     ref = reference()
     ref.temperatures((t, T0 + ts, c) for t, ts, c in temps)
-    expected = reference_events(ref.pours((t, T0 + ts, ml, d) for t, ts, ml, d in pour_rows))
+    expected = reference_events(ref.pours((t, T0 + ts, ml, d, a) for t, ts, ml, d, a in pour_rows))
     quality = core()
     run_temps(quality, temps)
     got = [e for batch in in_batches(pour_rows, cuts) for e in run_pours(quality, batch)]
@@ -232,3 +236,26 @@ def test_tap_table_grows_past_its_initial_capacity() -> None:
     assert indexes == list(range(3000))
     events = run_temps(quality, [(2999, 0, 8.0), (2999, 2000, 8.0)])
     assert events_of(Check.WARM_BEER, events) == [(Level.WARNING, 2000, 8.0)]
+
+
+def test_flow_while_the_venue_is_closed() -> None:
+    rows = [
+        (0, 1000, 300.0, 3000, False),
+        (0, 9000, 200.0, 2500, True),
+        (0, 20_000, 300.0, 3000, False),
+    ]
+    assert events_of(Check.AFTER_HOURS, run_pours(core(), rows)) == [
+        (Level.WARNING, 9000, 200.0),
+        (Level.OK, 20_000, 300.0),
+    ]
+
+
+def test_line_cleaning_overdue_until_cleaned() -> None:
+    quality = core()
+    rows = [(0, s * 60_000, 4.0 + (s % 2) / 10) for s in range(10)]  # ten minutes of readings
+    [(level, at, days)] = events_of(Check.LINE_CLEANING, run_temps(quality, rows))
+    assert (level, at) == (Level.WARNING, 8 * 60_000)  # the first reading past 7.2 minutes
+    assert days == pytest.approx(8 / 1440)
+    cleaned = quality.line_cleaned("v1", "a", T0 + 10 * 60_000)
+    assert cleaned is not None and cleaned.level is Level.OK
+    assert events_of(Check.LINE_CLEANING, run_temps(quality, [(0, 11 * 60_000, 4.0)])) == []

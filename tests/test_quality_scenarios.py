@@ -5,6 +5,8 @@ job once it exists)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -23,14 +25,21 @@ BATCH_MS = 600_000
 SETTINGS = QualitySettings(warm_max_c=7.0, foam_c=9.0)
 
 
-def simulate(scenario: sc.Scenario, spool: Path) -> GroundTruth:
+@dataclass
+class Run:
+    truth: GroundTruth
+    is_open: dict[str, Callable[[int], bool]]
+
+
+def simulate(scenario: sc.Scenario, spool: Path) -> Run:
     fleet = Fleet(scenario, MqttSettings(port=9), spool)  # never connected
     fleet.fast_forward()
     fleet.close()
-    return fleet.truth
+    return Run(fleet.truth, {venue.id: venue.is_open for venue, _ in fleet.venues})
 
 
-def check(truth: GroundTruth) -> list[QualityEvent]:
+def check(run: Run) -> list[QualityEvent]:
+    truth = run.truth
     core = QualityCore(SETTINGS)
     kegs = sorted((e.ts_ms, e.venue, e.tap, e.detail["keg_l"]) for e in truth.events
                   if e.kind == "keg_change")  # fmt: skip
@@ -58,10 +67,12 @@ def check(truth: GroundTruth) -> list[QualityEvent]:
                                     np.array([r.ts for _, r in batch_t], np.int64),
                                     np.array([r.c for _, r in batch_t]))  # fmt: skip
         index = [core.tap_index(v, r.tap) for v, r in batch_p]
+        closed = [not run.is_open[v](r.ts - r.dur_ms) for v, r in batch_p]
         events += core.pours(np.array(index, np.int32),
                              np.array([r.ts for _, r in batch_p], np.int64),
                              np.array([r.ml for _, r in batch_p]),
-                             np.array([r.dur_ms for _, r in batch_p], np.int64))  # fmt: skip
+                             np.array([r.dur_ms for _, r in batch_p], np.int64),
+                             np.array(closed, np.bool_))  # fmt: skip
     return events
 
 
@@ -144,14 +155,17 @@ def test_a_night_time_leak(tmp_path: Path) -> None:
     leak = warnings(events, Check.LEAK)
     assert [(e.venue, e.tap) for e in leak] == [("cafe-dom", "tap-01")]
     assert ms("2026-03-05T02:00:00+01:00") < leak[0].ts <= ms("2026-03-05T02:10:00+01:00")
+    after_hours = warnings(events, Check.AFTER_HOURS)
+    assert [(e.venue, e.tap) for e in after_hours] == [("cafe-dom", "tap-01")]
+    assert after_hours[0].ts == leak[0].ts  # the venue closed at midnight
 
 
 def test_a_keg_running_dry_is_forecast_before_it_is_empty(tmp_path: Path) -> None:
     scenario = window("normal-week", "2026-03-06T14:00:00+01:00", "14h")
-    truth = simulate(scenario, tmp_path)
-    empties = [(e.venue, e.tap, e.ts_ms) for e in truth.events if e.kind == "keg_empty"]
+    run = simulate(scenario, tmp_path)
+    empties = [(e.venue, e.tap, e.ts_ms) for e in run.truth.events if e.kind == "keg_empty"]
     assert empties, "a Friday night empties kegs"
-    events = check(truth)
+    events = check(run)
     for venue, tap, empty_at in empties:
         low = [e for e in warnings(events, Check.KEG_LOW)
                if (e.venue, e.tap) == (venue, tap) and e.ts <= empty_at]  # fmt: skip
