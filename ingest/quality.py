@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ingest import kernels as K
-from stack.settings import QualitySettings
+from stack.settings import BeerSettings, QualitySettings, Settings, TapSettings, VenueSettings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -75,8 +75,14 @@ class QualityEvent:
     detail: float
 
 
-def tap_params(settings: QualitySettings) -> np.ndarray:
-    """One tap's thresholds as a `params` row, from the settings' defaults."""
+def tap_params(
+    settings: QualitySettings,
+    venue: VenueSettings | None = None,
+    tap: TapSettings | None = None,
+    beer: BeerSettings | None = None,
+) -> np.ndarray:
+    """One tap's thresholds as a `params` row: the defaults, then what its venue, tap and beer
+    say (the registry's job once it exists)."""
     s = settings
     row = np.zeros(K.N_PARAMS)
     row[K.P_MAX_C] = s.warm_max_c
@@ -98,6 +104,14 @@ def tap_params(settings: QualitySettings) -> np.ndarray:
     row[K.P_FOAM_C] = s.foam_c
     row[K.P_FOAM_ML_PER_S] = s.foam_ml_per_s
     row[K.P_CLEAN_MS] = s.line_cleaning_days * 86_400_000
+    if venue is not None and venue.line_cleaning_days is not None:
+        row[K.P_CLEAN_MS] = venue.line_cleaning_days * 86_400_000
+    if tap is not None and tap.keg_l is not None:
+        row[K.P_KEG_ML] = tap.keg_l * 1000
+    if beer is not None:
+        row[K.P_MAX_C] = beer.serving_max_c
+        row[K.P_CLEAR_C] = beer.serving_max_c - s.warm_hysteresis_c
+        row[K.P_FOAM_C] = beer.foam_c if beer.foam_c is not None else beer.serving_max_c + 3
     return row
 
 
@@ -157,9 +171,10 @@ def _grown(
 class QualityCore:
     """The quality state of every tap and venue this worker has seen, and the checks over it."""
 
-    def __init__(self, settings: QualitySettings) -> None:
+    def __init__(self, settings: QualitySettings, config: Settings | None = None) -> None:
+        """`config`: venues, taps and beers with their own thresholds (default: none)."""
         self._settings = settings
-        self._tap_row = tap_params(settings)
+        self._config = config
         self._venue_row = venue_params(settings)
         self.taps: list[tuple[str, str]] = []
         self.venues: list[str] = []
@@ -199,12 +214,20 @@ class QualityCore:
             self._tap_index[key] = index
             self.taps.append(key)
             s = self.state
-            s["params"][index] = self._tap_row
+            s["params"][index] = self._params_for(venue, tap)
             s["tap_venue"][index] = v
             s["tap_next"][index] = s["venue_head"][v]
             s["venue_head"][v] = index
             s["venue_taps"][v] += 1
         return index
+
+    def _params_for(self, venue: str, tap: str) -> np.ndarray:
+        if self._config is None:
+            return tap_params(self._settings)
+        venue_config = self._config.venues.get(venue)
+        tap_config = venue_config.taps.get(tap) if venue_config else None
+        beer = self._config.beers.get(tap_config.beer) if tap_config and tap_config.beer else None
+        return tap_params(self._settings, venue_config, tap_config, beer)
 
     def line_cleaned(self, venue: str, tap: str, ts: int) -> QualityEvent | None:
         """The tap's line was cleaned at `ts`; the ok event if it was overdue."""
@@ -292,9 +315,12 @@ class QualityCore:
         os.replace(partial, path)
 
     @classmethod
-    def restore(cls, path: Path, settings: QualitySettings) -> QualityCore:
-        """A core continuing from a snapshot; an empty one when there is none."""
-        core = cls(settings)
+    def restore(
+        cls, path: Path, settings: QualitySettings, config: Settings | None = None
+    ) -> QualityCore:
+        """A core continuing from a snapshot; an empty one when there is none. Thresholds come
+        from the settings in force now, not from the snapshot."""
+        core = cls(settings, config)
         if not path.exists():
             return core
         with np.load(path) as data:
@@ -312,6 +338,8 @@ class QualityCore:
         core._venue_index = {v: i for i, v in enumerate(venues)}
         core.taps = [(venue, tap) for venue, tap in taps]
         core._tap_index = {key: i for i, key in enumerate(core.taps)}
+        for i, (venue, tap) in enumerate(core.taps):
+            core.state["params"][i] = core._params_for(venue, tap)
         _LOGGER.info("quality state restored for %d taps in %d venues", len(taps), len(venues))
         return core
 

@@ -40,7 +40,7 @@ def run_ingest(
         return
     deadletters = DeadLetterStore(settings.deadletter_path)
     try:
-        quality = QualityCore.restore(settings.quality_snapshot_path, settings.quality)
+        quality = QualityCore.restore(settings.quality_snapshot_path, settings.quality, settings)
         worker = IngestWorker(settings, writer, deadletters, quality)
         if subscribed is not None:
             worker.subscribed = subscribed

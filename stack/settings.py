@@ -123,10 +123,24 @@ class QualitySettings(_Section):
     snapshot_every_s: float = Field(30.0, gt=0)
 
 
+class BeerSettings(_Section):
+    """A beer's serving range: its warm limit replaces `quality.warm_max_c` on its taps."""
+
+    serving_max_c: float = Field(ge=-5, le=30)
+    foam_c: float | None = None  # unset: serving_max_c + 3
+
+
+class TapSettings(_Section):
+    beer: str | None = None  # a key of `beers`
+    keg_l: float | None = Field(None, gt=0)
+
+
 class VenueSettings(_Section):
     """What the quality checks need to know of one venue, until the registry holds it."""
 
     timezone: str = "Europe/Amsterdam"
+    line_cleaning_days: float | None = Field(None, gt=0)  # unset: quality.line_cleaning_days
+    taps: dict[str, TapSettings] = {}
     # Per weekday (mon ... sun): "HH:MM-HH:MM" or "closed". Unset: always open, and no pour
     # is after hours.
     hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], str] | None = None
@@ -169,7 +183,16 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     quality: QualitySettings = QualitySettings()
     api: ApiSettings = ApiSettings()
+    beers: dict[str, BeerSettings] = {}
     venues: dict[str, VenueSettings] = {}
+
+    @model_validator(mode="after")
+    def _known_beers(self) -> Settings:
+        for venue_id, venue in self.venues.items():
+            for tap_id, tap in venue.taps.items():
+                if tap.beer is not None and tap.beer not in self.beers:
+                    raise ValueError(f"venues.{venue_id}.taps.{tap_id}: unknown beer {tap.beer!r}")
+        return self
 
     @cached_property
     def deadletter_path(self) -> Path:

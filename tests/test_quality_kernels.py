@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from ingest import kernels as K
 from ingest.quality import Check, Level, QualityCore, QualityEvent, tap_params, venue_params
 from ingest.reference import ReferenceQuality
-from stack.settings import QualitySettings
+from stack.settings import BeerSettings, QualitySettings, Settings, TapSettings, VenueSettings
 
 # Short times and tight limits, so that random streams of a few hundred readings reach them.
 FAST = QualitySettings(
@@ -259,3 +259,26 @@ def test_line_cleaning_overdue_until_cleaned() -> None:
     cleaned = quality.line_cleaned("v1", "a", T0 + 10 * 60_000)
     assert cleaned is not None and cleaned.level is Level.OK
     assert events_of(Check.LINE_CLEANING, run_temps(quality, [(0, 11 * 60_000, 4.0)])) == []
+
+
+def test_thresholds_come_from_the_beer_tap_and_venue() -> None:
+    config = Settings(
+        beers={"dubbel": BeerSettings(serving_max_c=10.0)},
+        venues={"v1": VenueSettings(line_cleaning_days=0.001,
+                                    taps={"a": TapSettings(beer="dubbel", keg_l=20)})},
+    )  # fmt: skip
+    quality = QualityCore(FAST, config)
+    for venue, tap in TAPS:
+        quality.tap_index(venue, tap)
+    rows = [(tap, s * 1000, 9.0) for s in range(0, 10) for tap in (0, 1)]
+    warm = {e.tap for e in run_temps(quality, rows) if e.check is Check.WARM_BEER}
+    assert warm == {"b"}  # 9 °C is warm for the lager on b, not for the dubbel on a
+    params = quality.state["params"]
+    assert params[0, K.P_KEG_ML] == 20_000 and params[1, K.P_KEG_ML] == FAST.keg_l * 1000
+    assert params[0, K.P_CLEAN_MS] == params[1, K.P_CLEAN_MS] == pytest.approx(86_400)
+    assert params[3, K.P_CLEAN_MS] == pytest.approx(FAST.line_cleaning_days * 86_400_000)
+
+
+def test_a_tap_of_an_unknown_beer_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"venues\.v1\.taps\.a: unknown beer 'porter'"):
+        Settings(venues={"v1": VenueSettings(taps={"a": TapSettings(beer="porter")})})
