@@ -8,8 +8,11 @@ tests hold every kernel to it.
 Rules for awkward input, the same in kernel and reference:
 - A reading not newer than its tap's last one (a duplicate, late or reordered) is stored by
   ingest but moves no state. So any split of a stream into batches gives the same events.
-- An implausible temperature (outside the plausible range, or a jump faster than the tap's
-  `max_rate`) is flagged and feeds no other check; the flag clears after three plausible ones.
+- An implausible temperature (outside the plausible range, NaN or infinite, or a jump faster
+  than the tap's `max_rate`) is flagged and feeds no other check; the flag clears after three
+  plausible ones. (The wire contract already refuses NaN; the kernels do not rely on it.)
+- A device clock that jumps back makes its readings "not newer" until it catches up: they are
+  stored, and move no state. A jump forward is a gap.
 - Gaps need no rule: windows hold the last `WINDOW` plausible readings whatever their spacing,
   and the dead-sensor check measures silence against the newest reading of the same venue.
 """
@@ -129,7 +132,7 @@ def temperature_checks(  # type: ignore[no-untyped-def]
         if ring_len[i] > 0:
             good_ms = t - ring_t[i, (ring_head[i] - 1) % WINDOW]
             jump = abs(c - last_c[i]) > p[P_MAX_RATE] * good_ms / 1000.0
-        if c < p[P_PLAUS_MIN] or c > p[P_PLAUS_MAX] or jump:
+        if not (p[P_PLAUS_MIN] <= c <= p[P_PLAUS_MAX]) or jump:  # NaN fails this too
             plausible_run[i] = 0
             if level[i, IMPLAUSIBLE] == OK:
                 level[i, IMPLAUSIBLE] = WARNING

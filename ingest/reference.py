@@ -93,7 +93,7 @@ class ReferenceQuality:
                 jump = abs(c - good_c) > p[K.P_MAX_RATE] * (t - good_t) / 1000.0
             else:
                 jump = False
-            if c < p[K.P_PLAUS_MIN] or c > p[K.P_PLAUS_MAX] or jump:
+            if math.isnan(c) or c < p[K.P_PLAUS_MIN] or c > p[K.P_PLAUS_MAX] or jump:
                 self.plausible_run[i] = 0
                 if not self.level[i, K.IMPLAUSIBLE]:
                     self.level[i, K.IMPLAUSIBLE] = K.WARNING

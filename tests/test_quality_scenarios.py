@@ -17,7 +17,7 @@ import pytest
 from ingest.quality import Check, Level, QualityCore, QualityEvent
 from simulators import scenario as sc
 from simulators.fleet import Fleet, GroundTruth
-from stack.settings import MqttSettings, QualitySettings
+from stack.settings import MqttSettings, QualitySettings, Settings, VenueSettings
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
 BATCH_MS = 600_000
@@ -38,9 +38,9 @@ def simulate(scenario: sc.Scenario, spool: Path) -> Run:
     return Run(fleet.truth, {venue.id: venue.is_open for venue, _ in fleet.venues})
 
 
-def check(run: Run) -> list[QualityEvent]:
+def check(run: Run, config: Settings | None = None) -> list[QualityEvent]:
     truth = run.truth
-    core = QualityCore(SETTINGS)
+    core = QualityCore(SETTINGS, config)
     kegs = sorted((e.ts_ms, e.venue, e.tap, e.detail["keg_l"]) for e in truth.events
                   if e.kind == "keg_change")  # fmt: skip
     temps = sorted(truth.temps, key=lambda r: r[1].ts)
@@ -176,3 +176,13 @@ def test_a_normal_week_raises_no_fault(tmp_path: Path) -> None:
     events = check(simulate(sc.load(SCENARIOS / "normal-week.yaml"), tmp_path))
     faults = [e for e in events if e.check is not Check.KEG_LOW and e.level is not Level.OK]
     assert faults == []
+
+
+def test_an_overdue_line_cleaning(tmp_path: Path) -> None:
+    run = simulate(window("normal-week", "2026-03-02T00:00:00+01:00", "4d"), tmp_path)
+    config = Settings(venues={"cafe-dom": VenueSettings(line_cleaning_days=3)})
+    overdue = warnings(check(run, config), Check.LINE_CLEANING)
+    assert {e.tap for e in overdue} == {"tap-01", "tap-02", "tap-03", "tap-04"}
+    assert {e.venue for e in overdue} == {"cafe-dom"}  # the others keep the 14-day default
+    first_seen = ms("2026-03-02T00:00:30+01:00")
+    assert all(e.ts == first_seen + 3 * 86_400_000 for e in overdue)
