@@ -33,6 +33,8 @@ WINDOW = 32  # plausible readings per tap the trend and stuck checks look back o
 PLAUSIBLE_TO_CLEAR = 3
 STUCK_MIN_SAMPLES = 10  # and a stuck probe repeats one value at least this many times
 FOAMY_OF_LAST = 5  # the foam check looks at a tap's last five pours
+# Warm beer this far above its limit is critical: no guest should be served it.
+WARM_CRITICAL_C = 3.0
 # A tap counts towards a cooler failure when it rises and is this close to its warm limit: a
 # line warming back up after a pour rises too, but stays well below it.
 COOLER_NEAR_LIMIT_C = 1.5
@@ -169,6 +171,9 @@ def temperature_checks(  # type: ignore[no-untyped-def]
             level[i, WARM_BEER] = OK
             above_since[i] = NO_TIME
             n_ev = _emit(ev, n_ev, i, t, WARM_BEER, OK, c, 0.0)
+        elif level[i, WARM_BEER] == WARNING and c > p[P_MAX_C] + WARM_CRITICAL_C:
+            level[i, WARM_BEER] = CRITICAL
+            n_ev = _emit(ev, n_ev, i, t, WARM_BEER, CRITICAL, c, float(above_since[i]))
 
         # Window statistics, oldest first, x in seconds before the newest reading.
         n = ring_len[i]

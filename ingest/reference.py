@@ -120,6 +120,9 @@ class ReferenceQuality:
                 self.level[i, K.WARM_BEER] = K.OK
                 self.above_since.pop(i, None)
                 events.append((i, t, K.WARM_BEER, K.OK, c, 0.0))
+            elif self.level[i, K.WARM_BEER] == K.WARNING and c > p[K.P_MAX_C] + K.WARM_CRITICAL_C:
+                self.level[i, K.WARM_BEER] = K.CRITICAL
+                events.append((i, t, K.WARM_BEER, K.CRITICAL, c, float(self.above_since[i])))
 
             n = len(window)
             xs = [(wt - t) / 1000.0 for wt, _ in window]

@@ -289,3 +289,12 @@ def test_thresholds_come_from_the_beer_tap_and_venue() -> None:
 def test_a_tap_of_an_unknown_beer_is_refused() -> None:
     with pytest.raises(ValueError, match=r"venues\.v1\.taps\.a: unknown beer 'porter'"):
         Settings(venues={"v1": VenueSettings(taps={"a": TapSettings(beer="porter")})})
+
+
+def test_warm_beer_escalates_to_critical_well_above_the_limit() -> None:
+    rows = [(0, s * 10_000, 7.5 + s * 0.5) for s in range(8)] + [(0, 80_000, 6.0)]
+    assert events_of(Check.WARM_BEER, run_temps(core(), rows)) == [
+        (Level.WARNING, 10_000, 8.0),  # after the 2 s grace period
+        (Level.CRITICAL, 60_000, 10.5),  # more than 3 °C above the 7 °C limit
+        (Level.OK, 80_000, 6.0),
+    ]
