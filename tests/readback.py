@@ -82,3 +82,10 @@ def stored_count(settings: Settings) -> int:
         return total
     finally:
         client.close()
+
+
+def assert_stored_once(settings: Settings, truth: GroundTruth, timeout_s: float = 180.0) -> None:
+    """Every reading sent is in InfluxDB, equal to what was sent, and none more."""
+    assert wait_for(lambda: stored_count(settings) >= truth.total, timeout_s=timeout_s)
+    assert sorted(stored_temperatures(settings)) == sorted(sent_temperatures(truth))
+    assert sorted(stored_pours(settings)) == sorted(sent_pours(truth))

@@ -17,6 +17,7 @@ from simulators.scenario import Scenario
 from stack.settings import Settings, environment
 from tests.conftest import IngestThread
 from tests.readback import (
+    assert_stored_once,
     sent_pours,
     sent_temperatures,
     stored_count,
@@ -80,10 +81,7 @@ def test_soak_a_day_of_twenty_venues_arrives_whole(
     """Soak: 20 venues x 8 taps over a simulated day, about 2.8 million readings."""
     fleet = run_fleet(settings, scenario(20, 8, seed=5, duration_s=24 * 3600))
     fleet.close()
-    truth = fleet.truth
-    assert wait_for(lambda: stored_count(settings) >= truth.total, timeout_s=600)
-    assert sorted(stored_temperatures(settings)) == sorted(sent_temperatures(truth))
-    assert sorted(stored_pours(settings)) == sorted(sent_pours(truth))
+    assert_stored_once(settings, fleet.truth, timeout_s=600)
 
 
 def test_simulate_command_backfills_a_scenario_and_writes_its_ground_truth(
@@ -140,7 +138,4 @@ def test_a_flaky_network_duplicating_and_reordering_still_stores_each_reading_on
     published = sum(agent.counters.published for agent in fleet.agents)
     sealed = sum(agent.counters.sealed for agent in fleet.agents)
     assert published > 1.2 * sealed  # the network really did send messages twice
-    truth = fleet.truth
-    assert wait_for(lambda: stored_count(settings) >= truth.total)
-    assert sorted(stored_temperatures(settings)) == sorted(sent_temperatures(truth))
-    assert sorted(stored_pours(settings)) == sorted(sent_pours(truth))
+    assert_stored_once(settings, fleet.truth)

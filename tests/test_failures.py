@@ -18,11 +18,8 @@ from stack.settings import Settings, environment
 from stack.up import start_ingest
 from tests.conftest import Broker, IngestThread, end_session, make_settings, new_broker, new_influx
 from tests.readback import (
-    sent_pours,
-    sent_temperatures,
+    assert_stored_once,
     stored_count,
-    stored_pours,
-    stored_temperatures,
     wait_for,
 )
 
@@ -60,13 +57,6 @@ class Stream:
         self.fleet.close()
 
 
-def assert_all_stored_once(settings: Settings, fleet: Fleet) -> None:
-    truth = fleet.truth
-    assert wait_for(lambda: stored_count(settings) >= truth.total, timeout_s=180)
-    assert sorted(stored_temperatures(settings)) == sorted(sent_temperatures(truth))
-    assert sorted(stored_pours(settings)) == sorted(sent_pours(truth))
-
-
 def test_ingest_killed_mid_stream_loses_nothing_and_stores_nothing_twice(
     settings: Settings, tmp_path: Path
 ) -> None:
@@ -81,7 +71,7 @@ def test_ingest_killed_mid_stream_loses_nothing_and_stores_nothing_twice(
     worker = start_ingest(tmp_path / "logs", env)
     try:
         stream.finish()
-        assert_all_stored_once(settings, stream.fleet)
+        assert_stored_once(settings, stream.fleet.truth)
     finally:
         worker.stop()
         end_session(settings)
@@ -102,7 +92,7 @@ def test_influxdb_down_for_30_seconds_under_a_stream(
             assert not ingest.stop.wait(30)
             own_influx.restart()
             stream.finish()
-            assert_all_stored_once(settings, stream.fleet)
+            assert_stored_once(settings, stream.fleet.truth)
             assert "InfluxDB write failed" in caplog.text
         end_session(settings)
     finally:
@@ -130,6 +120,6 @@ def test_broker_away_from_the_agents_their_spools_deliver_afterwards(
             own_broker.restart()
             assert fleet.drain(timeout_s=180)
             fleet.close()
-            assert_all_stored_once(settings, fleet)
+            assert_stored_once(settings, fleet.truth)
     finally:
         own_broker.process.stop()
