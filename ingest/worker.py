@@ -80,7 +80,6 @@ class Counters:
     batches: int = 0
     write_retries: int = 0
     stale_acks: int = 0
-    started: float = field(default_factory=time.monotonic)
 
 
 @dataclass(slots=True)
@@ -219,13 +218,14 @@ class IngestWorker:
         c = self.counters
         _LOGGER.info(
             "ingest: %d messages (%d redelivered), %d points written, %d refused, "
-            "%d batches, %d write retries",
+            "%d batches, %d write retries, %d acks dropped after a reconnect",
             c.messages,
             c.redelivered,
             c.points,
             c.rejected,
             c.batches,
             c.write_retries,
+            c.stale_acks,
         )
 
     def _collect(self, stop: threading.Event) -> list[Inbound]:

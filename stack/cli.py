@@ -171,13 +171,6 @@ def _at_least(minimum: int) -> Callable[[str], int]:
 positive_int = _at_least(1)
 
 
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, not {text}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tapsense",
