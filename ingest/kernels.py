@@ -29,7 +29,7 @@ JIT: dict[str, Any] = {"cache": True, "nogil": True}
 
 NO_TIME = -1  # no reading yet; every real timestamp is after 2020
 OK, WARNING, CRITICAL = 0, 1, 2
-WINDOW = 32  # plausible readings per tap the trend and stuck checks look back over
+WINDOW = 32  # readings per tap the trend looks back over: 16 minutes at one per 30 s
 PLAUSIBLE_TO_CLEAR = 3
 STUCK_MIN_SAMPLES = 10  # and a stuck probe repeats one value at least this many times
 FOAMY_OF_LAST = 5  # the foam check looks at a tap's last five pours
@@ -64,7 +64,8 @@ P_LEAK_MIN_MS = 15  # ... lasting this long is a leak
 P_FOAM_C = 16  # beer above this at pour time foams
 P_FOAM_ML_PER_S = 17  # a flow faster than this foams
 P_CLEAN_MS = 18  # a line is cleaned at least this often
-N_PARAMS = 19
+P_TREND_STEP_MS = 19  # the trend window takes a reading at most this often
+N_PARAMS = 20
 
 # Per-venue thresholds for the cooler check (columns of `venue_params`).
 V_SHARE_ON = 0  # this share of a venue's taps warming together: the cooler
@@ -90,7 +91,7 @@ def temperature_checks(  # type: ignore[no-untyped-def]
     tap, ts, temp_c,
     tap_venue, params, venue_params, tap_next, venue_head,
     last_ts, last_c, above_since, level, ring_t, ring_c, ring_len, ring_head, plausible_run,
-    same_since, same_count, cleaned_at,
+    same_since, same_count, cleaned_at, good_ts,
     warming, venue_taps, venue_warming, venue_level, venue_newest,
     ev,
 ):  # fmt: skip
@@ -131,9 +132,8 @@ def temperature_checks(  # type: ignore[no-untyped-def]
 
         # 5. implausible: out of range, or faster than a line can change since the last good one
         jump = False
-        if ring_len[i] > 0:
-            good_ms = t - ring_t[i, (ring_head[i] - 1) % WINDOW]
-            jump = abs(c - last_c[i]) > p[P_MAX_RATE] * good_ms / 1000.0
+        if good_ts[i] != NO_TIME:
+            jump = abs(c - last_c[i]) > p[P_MAX_RATE] * (t - good_ts[i]) / 1000.0
         if not (p[P_PLAUS_MIN] <= c <= p[P_PLAUS_MAX]) or jump:  # NaN fails this too
             plausible_run[i] = 0
             if level[i, IMPLAUSIBLE] == OK:
@@ -144,18 +144,13 @@ def temperature_checks(  # type: ignore[no-untyped-def]
         if level[i, IMPLAUSIBLE] != OK and plausible_run[i] >= PLAUSIBLE_TO_CLEAR:
             level[i, IMPLAUSIBLE] = OK
             n_ev = _emit(ev, n_ev, i, t, IMPLAUSIBLE, OK, c, 0.0)
-        if ring_len[i] > 0 and c == last_c[i]:
+        if good_ts[i] != NO_TIME and c == last_c[i]:
             same_count[i] += 1
         else:
             same_since[i] = t
             same_count[i] = 1
         last_c[i] = c
-        h = ring_head[i]
-        ring_t[i, h] = t
-        ring_c[i, h] = c
-        ring_head[i] = (h + 1) % WINDOW
-        if ring_len[i] < WINDOW:
-            ring_len[i] += 1
+        good_ts[i] = t
 
         # 1. warm beer, with hysteresis and a grace period
         if level[i, WARM_BEER] == OK:
@@ -174,6 +169,26 @@ def temperature_checks(  # type: ignore[no-untyped-def]
         elif level[i, WARM_BEER] == WARNING and c > p[P_MAX_C] + WARM_CRITICAL_C:
             level[i, WARM_BEER] = CRITICAL
             n_ev = _emit(ev, n_ev, i, t, WARM_BEER, CRITICAL, c, float(above_since[i]))
+
+        # 4. stuck probe: the very same value, reading after reading, for long
+        stuck = same_count[i] >= STUCK_MIN_SAMPLES and t - same_since[i] >= p[P_STUCK_MS]
+        if stuck and level[i, STUCK_SENSOR] == OK:
+            level[i, STUCK_SENSOR] = WARNING
+            n_ev = _emit(ev, n_ev, i, t, STUCK_SENSOR, WARNING, c, float(same_since[i]))
+        elif same_count[i] == 1 and level[i, STUCK_SENSOR] != OK:
+            level[i, STUCK_SENSOR] = OK
+            n_ev = _emit(ev, n_ev, i, t, STUCK_SENSOR, OK, c, 0.0)
+
+        # The trend window keeps one reading per `P_TREND_STEP_MS`, so that it spans the same
+        # stretch of time however often a probe is read; the window checks run when it moves.
+        if ring_len[i] > 0 and t - ring_t[i, (ring_head[i] - 1) % WINDOW] < p[P_TREND_STEP_MS]:
+            continue
+        h = ring_head[i]
+        ring_t[i, h] = t
+        ring_c[i, h] = c
+        ring_head[i] = (h + 1) % WINDOW
+        if ring_len[i] < WINDOW:
+            ring_len[i] += 1
 
         # Window statistics, oldest first, x in seconds before the newest reading.
         n = ring_len[i]
@@ -208,15 +223,6 @@ def temperature_checks(  # type: ignore[no-untyped-def]
         elif slope_h < p[P_MIN_SLOPE] / 2.0:
             level[i, WARMING_TREND] = OK
             n_ev = _emit(ev, n_ev, i, t, WARMING_TREND, OK, c, slope_h)
-
-        # 4. stuck probe: the very same value, reading after reading, for long
-        stuck = same_count[i] >= STUCK_MIN_SAMPLES and t - same_since[i] >= p[P_STUCK_MS]
-        if stuck and level[i, STUCK_SENSOR] == OK:
-            level[i, STUCK_SENSOR] = WARNING
-            n_ev = _emit(ev, n_ev, i, t, STUCK_SENSOR, WARNING, c, float(same_since[i]))
-        elif same_count[i] == 1 and level[i, STUCK_SENSOR] != OK:
-            level[i, STUCK_SENSOR] = OK
-            n_ev = _emit(ev, n_ev, i, t, STUCK_SENSOR, OK, c, 0.0)
 
         # 3. cooler failure: most of a venue's taps warming together
         now_warming = level[i, WARM_BEER] != OK or (

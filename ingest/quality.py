@@ -104,6 +104,7 @@ def tap_params(
     row[K.P_FOAM_C] = s.foam_c
     row[K.P_FOAM_ML_PER_S] = s.foam_ml_per_s
     row[K.P_CLEAN_MS] = s.line_cleaning_days * 86_400_000
+    row[K.P_TREND_STEP_MS] = s.trend_step_s * 1000
     if venue is not None and venue.line_cleaning_days is not None:
         row[K.P_CLEAN_MS] = venue.line_cleaning_days * 86_400_000
     if tap is not None and tap.keg_l is not None:
@@ -140,6 +141,7 @@ _TAP_STATE: dict[str, tuple[type, tuple[int, ...], float | int]] = {
     "same_since": (np.int64, (), K.NO_TIME),
     "same_count": (np.int32, (), 0),
     "cleaned_at": (np.int64, (), K.NO_TIME),
+    "good_ts": (np.int64, (), K.NO_TIME),
     "warming": (np.bool_, (), False),
     "last_pour_ts": (np.int64, (), K.NO_TIME),
     "keg_used_ml": (np.float64, (), 0.0),
@@ -263,7 +265,7 @@ class QualityCore:
             s["tap_venue"], s["params"], s["venue_params"], s["tap_next"], s["venue_head"],
             s["last_ts"], s["last_c"], s["above_since"], s["level"], s["ring_t"], s["ring_c"],
             s["ring_len"], s["ring_head"], s["plausible_run"], s["same_since"], s["same_count"],
-            s["cleaned_at"],
+            s["cleaned_at"], s["good_ts"],
             s["warming"], s["venue_taps"], s["venue_warming"], s["venue_level"], s["venue_newest"],
             out,
         )  # fmt: skip

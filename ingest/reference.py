@@ -48,6 +48,7 @@ class ReferenceQuality:
         }
         self.waste = dict.fromkeys(range(n), 0.0)
         self.cleaned_at: dict[int, int] = {}
+        self.good: dict[int, tuple[int, float]] = {}
 
         # Each venue's taps, newest first, as the kernel keeps them.
         self.venue_taps: dict[int, list[int]] = {}
@@ -88,25 +89,21 @@ class ReferenceQuality:
                             )
                         )
             window = self.window[i]
-            if window:
-                good_t, good_c = window[-1]
-                jump = abs(c - good_c) > p[K.P_MAX_RATE] * (t - good_t) / 1000.0
-            else:
-                jump = False
+            good = self.good.get(i)  # the last plausible reading: (t, °C)
+            jump = good is not None and abs(c - good[1]) > p[K.P_MAX_RATE] * (t - good[0]) / 1000.0
             if math.isnan(c) or c < p[K.P_PLAUS_MIN] or c > p[K.P_PLAUS_MAX] or jump:
                 self.plausible_run[i] = 0
                 if not self.level[i, K.IMPLAUSIBLE]:
                     self.level[i, K.IMPLAUSIBLE] = K.WARNING
-                    last_good = window[-1][1] if window else 0.0
-                    events.append((i, t, K.IMPLAUSIBLE, K.WARNING, c, last_good))
+                    events.append((i, t, K.IMPLAUSIBLE, K.WARNING, c, good[1] if good else 0.0))
                 continue
             self.plausible_run[i] += 1
             if self.level[i, K.IMPLAUSIBLE] and self.plausible_run[i] >= K.PLAUSIBLE_TO_CLEAR:
                 self.level[i, K.IMPLAUSIBLE] = K.OK
                 events.append((i, t, K.IMPLAUSIBLE, K.OK, c, 0.0))
             since, count = self.same.get(i, (t, 0))
-            self.same[i] = (since, count + 1) if window and c == window[-1][1] else (t, 1)
-            window.append((t, c))
+            self.same[i] = (since, count + 1) if good and c == good[1] else (t, 1)
+            self.good[i] = (t, c)
 
             if not self.level[i, K.WARM_BEER]:
                 if c > p[K.P_MAX_C]:
@@ -123,6 +120,20 @@ class ReferenceQuality:
             elif self.level[i, K.WARM_BEER] == K.WARNING and c > p[K.P_MAX_C] + K.WARM_CRITICAL_C:
                 self.level[i, K.WARM_BEER] = K.CRITICAL
                 events.append((i, t, K.WARM_BEER, K.CRITICAL, c, float(self.above_since[i])))
+
+            since, count = self.same[i]
+            stuck = count >= K.STUCK_MIN_SAMPLES and t - since >= p[K.P_STUCK_MS]
+            if stuck and not self.level[i, K.STUCK_SENSOR]:
+                self.level[i, K.STUCK_SENSOR] = K.WARNING
+                events.append((i, t, K.STUCK_SENSOR, K.WARNING, c, float(since)))
+            elif count == 1 and self.level[i, K.STUCK_SENSOR]:
+                self.level[i, K.STUCK_SENSOR] = K.OK
+                events.append((i, t, K.STUCK_SENSOR, K.OK, c, 0.0))
+
+            # The trend window takes one reading per trend step (see the kernel).
+            if window and t - window[-1][0] < p[K.P_TREND_STEP_MS]:
+                continue
+            window.append((t, c))
 
             n = len(window)
             xs = [(wt - t) / 1000.0 for wt, _ in window]
@@ -149,15 +160,6 @@ class ReferenceQuality:
             elif slope_h < p[K.P_MIN_SLOPE] / 2.0:
                 self.level[i, K.WARMING_TREND] = K.OK
                 events.append((i, t, K.WARMING_TREND, K.OK, c, slope_h))
-
-            since, count = self.same[i]
-            stuck = count >= K.STUCK_MIN_SAMPLES and t - since >= p[K.P_STUCK_MS]
-            if stuck and not self.level[i, K.STUCK_SENSOR]:
-                self.level[i, K.STUCK_SENSOR] = K.WARNING
-                events.append((i, t, K.STUCK_SENSOR, K.WARNING, c, float(since)))
-            elif count == 1 and self.level[i, K.STUCK_SENSOR]:
-                self.level[i, K.STUCK_SENSOR] = K.OK
-                events.append((i, t, K.STUCK_SENSOR, K.OK, c, 0.0))
 
             near_limit = fitted >= p[K.P_MAX_C] - K.COOLER_NEAR_LIMIT_C
             rising = slope_h >= p[K.P_COOLER_SLOPE] and near_limit
@@ -197,8 +199,7 @@ class ReferenceQuality:
                 self.level[i, K.LEAK] = K.OK
                 events.append((i, t, K.LEAK, K.OK, flow, float(dur_ms)))
 
-            window = self.window[i]
-            last_c = window[-1][1] if window else 0.0
+            last_c = self.good[i][1] if i in self.good else 0.0
             foamy = last_c > p[K.P_FOAM_C] or flow > p[K.P_FOAM_ML_PER_S]
             if foamy:
                 self.waste[i] += ml * K.FOAM_WASTE_SHARE

@@ -103,6 +103,8 @@ class QualitySettings(_Section):
     warm_grace_s: float = Field(120.0, ge=0)
     trend_horizon_min: float = Field(30.0, gt=0)
     trend_min_slope_c_per_h: float = Field(1.0, gt=0)
+    # The trend window takes one reading per this many seconds: 32 of them span 16 minutes.
+    trend_step_s: float = Field(30.0, ge=0)
     stuck_after_min: float = Field(30.0, gt=0)
     dead_after_min: float = Field(15.0, gt=0)
     plausible_min_c: float = -5.0

@@ -23,6 +23,7 @@ FAST = QualitySettings(
     trend_min_slope_c_per_h=30.0, stuck_after_min=0.2, dead_after_min=0.5, max_rate_c_per_s=0.5,
     cooler_tap_slope_c_per_h=60.0, keg_l=2.0, keg_horizon_min=0.5, leak_min_s=20.0,
     line_cleaning_days=0.005,  # 7.2 minutes
+    trend_step_s=3.0,  # readings 2 s apart: the window takes every other one
 )  # fmt: skip
 T0 = 1_700_000_000_000
 TAPS = [("v1", "a"), ("v1", "b"), ("v1", "c"), ("v2", "d"), ("v2", "e")]
