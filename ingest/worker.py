@@ -21,30 +21,22 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import cast
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
 
-import msgspec
-import numpy as np
 import paho.mqtt.client as paho
 
 from edge import mqtt
 from edge.wire import (
-    DeviceTopic,
     QualityMessage,
-    Status,
     TopicKind,
-    WireError,
     encode,
     quality_topic,
     subscription,
 )
 from ingest import lineproto
+from ingest.batch import Batch, BatchBuilder, Inbound
 from ingest.deadletter import DeadLetterStore
-from ingest.decode import Decoded, Rejection, decode_telemetry
-from ingest.hours import is_open
+from ingest.decode import Rejection
 from ingest.influx import InfluxRejected, InfluxUnavailable, Writer
 from ingest.quality import QualityCore, QualityEvent
 from stack.settings import Settings
@@ -56,19 +48,6 @@ SESSION_EXPIRY_S = 14 * 24 * 3600
 STATS_EVERY_S = 10.0
 # Logged once the subscriptions are confirmed; `tapsense up` and tests wait for it in the log.
 READY_LINE = "ingest ready: subscriptions confirmed"
-_STATUS = msgspec.json.Decoder(Status)
-
-
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """A message as received, tagged with the connection it came on."""
-
-    generation: int
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    dup: bool
 
 
 @dataclass(slots=True)
@@ -80,22 +59,6 @@ class Counters:
     batches: int = 0
     write_retries: int = 0
     stale_acks: int = 0
-
-
-@dataclass(slots=True)
-class _Batch:
-    lines: list[str] = field(default_factory=list)
-    rejections: list[Rejection] = field(default_factory=list)
-    # Per message, the span of `lines` it owns: lets us retry message by message if refused.
-    spans: list[tuple[Inbound, int, int]] = field(default_factory=list)
-    taps: list[int] = field(default_factory=list)
-    ts: list[int] = field(default_factory=list)
-    temps: list[float] = field(default_factory=list)
-    pour_taps: list[int] = field(default_factory=list)
-    pour_ts: list[int] = field(default_factory=list)
-    pour_ml: list[float] = field(default_factory=list)
-    pour_dur: list[int] = field(default_factory=list)
-    pour_closed: list[bool] = field(default_factory=list)
 
 
 class IngestWorker:
@@ -113,7 +76,7 @@ class IngestWorker:
         self._writer = writer
         self._deadletters = deadletters
         self._quality = quality
-        self._zones: dict[str, ZoneInfo] = {}
+        self._builder = BatchBuilder(settings, quality)
         self._queue: queue.Queue[Inbound] = queue.Queue()
         self._ack_lock = threading.Lock()
         self._generation = 0
@@ -248,38 +211,9 @@ class IngestWorker:
         return batch
 
     def _process(self, messages: list[Inbound], stop: threading.Event) -> None:
-        batch = _Batch()
-        received_ms = int(time.time() * 1000)
-        for message in messages:
-            start = len(batch.lines)
-            self._decode_into(batch, message, received_ms)
-            batch.spans.append((message, start, len(batch.lines)))
-        # Stated rule: within a batch temperatures are checked before pours, so a pour's
-        # temperature is the latest one checked when the pour is.
-        events = self._quality.temperatures(
-            np.array(batch.taps, np.int32),
-            np.array(batch.ts, np.int64),
-            np.array(batch.temps, np.float64),
-        )
-        events += self._quality.pours(
-            np.array(batch.pour_taps, np.int32),
-            np.array(batch.pour_ts, np.int64),
-            np.array(batch.pour_ml, np.float64),
-            np.array(batch.pour_dur, np.int64),
-            np.array(batch.pour_closed, np.bool_),
-        )
+        batch = self._builder.build(messages, int(time.time() * 1000))
+        events = self._builder.check_quality(batch)
         quality_lines = lineproto.quality_events(events)
-        for event in events:
-            _LOGGER.info(
-                "quality: %s/%s %s -> %s at %d (%g, %g)",
-                event.venue,
-                event.tap or "*",
-                event.check,
-                event.level,
-                event.ts,
-                event.value,
-                event.detail,
-            )
         if not self._store(batch, quality_lines, stop):
             return  # stopping with InfluxDB down: nothing acknowledged, all will be redelivered
         self._deadletters.add(batch.rejections)
@@ -292,66 +226,7 @@ class IngestWorker:
         c.rejected += len(batch.rejections)
         c.batches += 1
 
-    def _decode_into(self, batch: _Batch, message: Inbound, received_ms: int) -> None:
-        if message.topic.endswith("/" + TopicKind.STATUS):
-            self._status_into(batch, message, received_ms)
-            return
-        decoded = decode_telemetry(message.topic, message.payload, self._ingest.max_payload_bytes)
-        if isinstance(decoded, Rejection):
-            _LOGGER.warning("refused %s: %s", message.topic[:200], decoded.reason)
-            batch.rejections.append(decoded)
-            return
-        self._readings_into(batch, decoded)
-
-    def _readings_into(self, batch: _Batch, decoded: Decoded) -> None:
-        for rejection in decoded.rejections:
-            _LOGGER.warning(
-                "refused a reading from %s seq %d: %s",
-                decoded.device,
-                decoded.seq,
-                rejection.reason,
-            )
-        batch.rejections.extend(decoded.rejections)
-        batch.lines.extend(lineproto.temperatures(decoded.venue, decoded.seq, decoded.temps))
-        batch.lines.extend(lineproto.pours(decoded.venue, decoded.seq, decoded.pours))
-        tap_index = self._quality.tap_index
-        for reading in decoded.temps:
-            batch.taps.append(tap_index(decoded.venue, reading.tap))
-            batch.ts.append(reading.ts)
-            batch.temps.append(reading.c)
-        for pour in decoded.pours:
-            batch.pour_taps.append(tap_index(decoded.venue, pour.tap))
-            batch.pour_ts.append(pour.ts)
-            batch.pour_ml.append(pour.ml)
-            batch.pour_dur.append(pour.dur_ms)
-            batch.pour_closed.append(self._closed(decoded.venue, pour.ts - pour.dur_ms))
-
-    def _closed(self, venue: str, ts_ms: int) -> bool:
-        """Whether a pour that started at `ts_ms` started while the venue was closed."""
-        config = self._settings.venues.get(venue)
-        if config is None or config.hours is None:
-            return False
-        zone = self._zones.get(config.timezone)
-        if zone is None:
-            zone = self._zones[config.timezone] = ZoneInfo(config.timezone)
-        return not is_open(cast("Mapping[str, str]", config.hours), zone, ts_ms)
-
-    def _status_into(self, batch: _Batch, message: Inbound, received_ms: int) -> None:
-        try:
-            where = DeviceTopic.parse(message.topic)
-            status = _STATUS.decode(message.payload)
-        except (WireError, msgspec.DecodeError, RecursionError) as exc:
-            batch.rejections.append(
-                Rejection(message.topic, f"bad status: {exc}"[:300], message.payload)
-            )
-            return
-        # A status is an observation by the service, not a device reading: it carries no device
-        # time, so arrival time is its timestamp.
-        batch.lines.append(
-            lineproto.device_status(where.venue, where.device, status.state, received_ms)
-        )
-
-    def _store(self, batch: _Batch, quality_lines: list[str], stop: threading.Event) -> bool:
+    def _store(self, batch: Batch, quality_lines: list[str], stop: threading.Event) -> bool:
         """Write the batch; False if asked to stop before InfluxDB took it."""
         try:
             return self._write_retrying(lineproto.body(batch.lines + quality_lines), stop)

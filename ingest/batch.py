@@ -1,0 +1,162 @@
+"""A batch of received messages turned into points, refusals and quality checks. No I/O.
+
+The worker hands each batch of MQTT messages to a `BatchBuilder`: it decodes them (refusing
+what is bad, with reasons), builds the InfluxDB lines, and runs the quality kernels over the
+readings in arrival order. Writing, acknowledging and publishing are the worker's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import cast
+from zoneinfo import ZoneInfo
+
+import msgspec
+import numpy as np
+
+from edge.wire import DeviceTopic, Status, TopicKind, WireError
+from ingest import lineproto
+from ingest.decode import Decoded, Rejection, decode_telemetry
+from ingest.hours import is_open
+from ingest.quality import QualityCore, QualityEvent
+from stack.settings import Settings
+
+_LOGGER = logging.getLogger(__name__)
+_STATUS = msgspec.json.Decoder(Status)
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A message as received, tagged with the connection it came on."""
+
+    generation: int
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    dup: bool
+
+
+@dataclass(slots=True)
+class Batch:
+    """One batch's InfluxDB lines and refusals, and its readings as columns for the kernels."""
+
+    lines: list[str] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    # Per message, the span of `lines` it owns: lets us retry message by message if refused.
+    spans: list[tuple[Inbound, int, int]] = field(default_factory=list)
+    taps: list[int] = field(default_factory=list)
+    ts: list[int] = field(default_factory=list)
+    temps: list[float] = field(default_factory=list)
+    pour_taps: list[int] = field(default_factory=list)
+    pour_ts: list[int] = field(default_factory=list)
+    pour_ml: list[float] = field(default_factory=list)
+    pour_dur: list[int] = field(default_factory=list)
+    pour_closed: list[bool] = field(default_factory=list)
+
+
+class BatchBuilder:
+    """Decodes messages into a `Batch` and checks its readings' quality."""
+
+    def __init__(self, settings: Settings, quality: QualityCore) -> None:
+        self._settings = settings
+        self._max_payload = settings.ingest.max_payload_bytes
+        self._quality = quality
+        self._zones: dict[str, ZoneInfo] = {}
+
+    def build(self, messages: list[Inbound], received_ms: int) -> Batch:
+        batch = Batch()
+        for message in messages:
+            start = len(batch.lines)
+            self._decode_into(batch, message, received_ms)
+            batch.spans.append((message, start, len(batch.lines)))
+        return batch
+
+    def check_quality(self, batch: Batch) -> list[QualityEvent]:
+        """Stated rule: within a batch temperatures are checked before pours, so a pour's
+        temperature is the latest one checked when the pour is."""
+        events = self._quality.temperatures(
+            np.array(batch.taps, np.int32),
+            np.array(batch.ts, np.int64),
+            np.array(batch.temps, np.float64),
+        )
+        events += self._quality.pours(
+            np.array(batch.pour_taps, np.int32),
+            np.array(batch.pour_ts, np.int64),
+            np.array(batch.pour_ml, np.float64),
+            np.array(batch.pour_dur, np.int64),
+            np.array(batch.pour_closed, np.bool_),
+        )
+        for event in events:
+            _LOGGER.info(
+                "quality: %s/%s %s -> %s at %d (%g, %g)",
+                event.venue,
+                event.tap or "*",
+                event.check,
+                event.level,
+                event.ts,
+                event.value,
+                event.detail,
+            )
+        return events
+
+    def _decode_into(self, batch: Batch, message: Inbound, received_ms: int) -> None:
+        if message.topic.endswith("/" + TopicKind.STATUS):
+            self._status_into(batch, message, received_ms)
+            return
+        decoded = decode_telemetry(message.topic, message.payload, self._max_payload)
+        if isinstance(decoded, Rejection):
+            _LOGGER.warning("refused %s: %s", message.topic[:200], decoded.reason)
+            batch.rejections.append(decoded)
+            return
+        self._readings_into(batch, decoded)
+
+    def _readings_into(self, batch: Batch, decoded: Decoded) -> None:
+        for rejection in decoded.rejections:
+            _LOGGER.warning(
+                "refused a reading from %s seq %d: %s",
+                decoded.device,
+                decoded.seq,
+                rejection.reason,
+            )
+        batch.rejections.extend(decoded.rejections)
+        batch.lines.extend(lineproto.temperatures(decoded.venue, decoded.seq, decoded.temps))
+        batch.lines.extend(lineproto.pours(decoded.venue, decoded.seq, decoded.pours))
+        tap_index = self._quality.tap_index
+        for reading in decoded.temps:
+            batch.taps.append(tap_index(decoded.venue, reading.tap))
+            batch.ts.append(reading.ts)
+            batch.temps.append(reading.c)
+        for pour in decoded.pours:
+            batch.pour_taps.append(tap_index(decoded.venue, pour.tap))
+            batch.pour_ts.append(pour.ts)
+            batch.pour_ml.append(pour.ml)
+            batch.pour_dur.append(pour.dur_ms)
+            batch.pour_closed.append(self._closed(decoded.venue, pour.ts - pour.dur_ms))
+
+    def _closed(self, venue: str, ts_ms: int) -> bool:
+        """Whether a pour that started at `ts_ms` started while the venue was closed."""
+        config = self._settings.venues.get(venue)
+        if config is None or config.hours is None:
+            return False
+        zone = self._zones.get(config.timezone)
+        if zone is None:
+            zone = self._zones[config.timezone] = ZoneInfo(config.timezone)
+        return not is_open(cast("Mapping[str, str]", config.hours), zone, ts_ms)
+
+    def _status_into(self, batch: Batch, message: Inbound, received_ms: int) -> None:
+        try:
+            where = DeviceTopic.parse(message.topic)
+            status = _STATUS.decode(message.payload)
+        except (WireError, msgspec.DecodeError, RecursionError) as exc:
+            batch.rejections.append(
+                Rejection(message.topic, f"bad status: {exc}"[:300], message.payload)
+            )
+            return
+        # A status is an observation by the service, not a device reading: it carries no device
+        # time, so arrival time is its timestamp.
+        batch.lines.append(
+            lineproto.device_status(where.venue, where.device, status.state, received_ms)
+        )
