@@ -24,6 +24,7 @@ from edge.wire import Telemetry, Temperature, encode
 from ingest import lineproto
 from ingest.influx import InfluxQL, V1Writer, ensure_database
 from simulators.fleet import Fleet, simple_scenario
+from simulators.run import stored_readings
 from stack.services import free_port, start_influxdb, start_mosquitto
 from stack.settings import InfluxSettings, IngestSettings, MqttSettings, Settings, environment
 from stack.up import start_ingest
@@ -84,17 +85,6 @@ def influx_raw(settings: InfluxSettings, points: int, batch: int = 5000) -> floa
     return points / elapsed
 
 
-def stored(influx: InfluxQL) -> int:
-    total = 0
-    for measurement in (lineproto.TEMPERATURE, lineproto.POUR):
-        field = "c" if measurement == lineproto.TEMPERATURE else "ml"
-        series = influx.query(
-            f'SELECT count("{field}") FROM "{measurement}" WHERE "venue" =~ /^venue-/'
-        )
-        total += series[0]["values"][0][1] if series else 0
-    return int(total)
-
-
 def end_to_end(
     home: Path,
     mqtt_settings: MqttSettings,
@@ -125,7 +115,7 @@ def end_to_end(
         fleet.connect()
         if not fleet.drain(timeout_s=1800):
             raise RuntimeError("agents did not drain their spools")
-        while (count := stored(influx)) < sent:
+        while (count := stored_readings(influx, "venue")) < sent:
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
     finally:

@@ -13,18 +13,16 @@ from dataclasses import dataclass, field
 from typing import cast
 from zoneinfo import ZoneInfo
 
-import msgspec
 import numpy as np
 
-from edge.wire import DeviceTopic, Status, TopicKind, WireError
+from edge.wire import TopicKind
 from ingest import lineproto
-from ingest.decode import Decoded, Rejection, decode_telemetry
+from ingest.decode import Decoded, Rejection, decode_status, decode_telemetry
 from ingest.hours import is_open
 from ingest.quality import QualityCore, QualityEvent
 from stack.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
-_STATUS = msgspec.json.Decoder(Status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,14 +145,11 @@ class BatchBuilder:
         return not is_open(cast("Mapping[str, str]", config.hours), zone, ts_ms)
 
     def _status_into(self, batch: Batch, message: Inbound, received_ms: int) -> None:
-        try:
-            where = DeviceTopic.parse(message.topic)
-            status = _STATUS.decode(message.payload)
-        except (WireError, msgspec.DecodeError, RecursionError) as exc:
-            batch.rejections.append(
-                Rejection(message.topic, f"bad status: {exc}"[:300], message.payload)
-            )
+        decoded = decode_status(message.topic, message.payload)
+        if isinstance(decoded, Rejection):
+            batch.rejections.append(decoded)
             return
+        where, status = decoded
         # A status is an observation by the service, not a device reading: it carries no device
         # time, so arrival time is its timestamp.
         batch.lines.append(

@@ -16,6 +16,7 @@ from edge.wire import (
     MAX_PAYLOAD_BYTES,
     DeviceTopic,
     Pour,
+    Status,
     Telemetry,
     TelemetryEnvelope,
     Temperature,
@@ -24,6 +25,7 @@ from edge.wire import (
 )
 
 _TELEMETRY = msgspec.json.Decoder(Telemetry)
+_STATUS = msgspec.json.Decoder(Status)
 _ENVELOPE = msgspec.json.Decoder(TelemetryEnvelope)
 _TEMPERATURE = msgspec.json.Decoder(Temperature)
 _POUR = msgspec.json.Decoder(Pour)
@@ -107,3 +109,11 @@ def _decode_reading_by_reading(
                     reason = f"{reason} - at `$.{name}[{index}]`"
                 decoded.rejections.append(Rejection(topic, reason, bytes(raw), envelope.seq))
     return decoded
+
+
+def decode_status(topic: str, payload: bytes) -> tuple[DeviceTopic, Status] | Rejection:
+    """Decode one status message, or say why it is refused."""
+    try:
+        return DeviceTopic.parse(topic), _STATUS.decode(payload)
+    except (WireError, *_DECODE_ERRORS) as exc:
+        return Rejection(topic, f"bad status: {_reason(exc)}"[:REASON_TEXT_LIMIT], payload)

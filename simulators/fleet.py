@@ -8,7 +8,6 @@ compare with what InfluxDB holds and what Tapsense concluded.
 
 from __future__ import annotations
 
-import logging
 import math
 import random
 import threading
@@ -27,8 +26,6 @@ from edge.wire import Pour, Temperature
 from simulators import scenario as sc
 from simulators.world import FLOW_POLL_MS, SimTap, SimVenue, TruthEvent, ms
 from stack.settings import MqttSettings
-
-_LOGGER = logging.getLogger(__name__)
 
 # paho's network loop uses select(), which fails for file descriptors above 1,024, and each
 # agent holds about six (its socket and paho's wake-up pair, its spool's three SQLite files).

@@ -101,12 +101,12 @@ class LoadReport:
         )
 
 
-def _stored(influx: InfluxQL, prefix: str) -> int:
+def stored_readings(influx: InfluxQL, venue_prefix: str | None = None) -> int:
+    """Temperatures and pours InfluxDB holds (of venues `{venue_prefix}-...`), counted by it."""
+    where = f' WHERE "venue" =~ /^{venue_prefix}-/' if venue_prefix else ""
     total = 0
     for measurement, field in ((lineproto.TEMPERATURE, "c"), (lineproto.POUR, "ml")):
-        series = influx.query(
-            f'SELECT count("{field}") FROM "{measurement}" WHERE "venue" =~ /^{prefix}-/'
-        )
+        series = influx.query(f'SELECT count("{field}") FROM "{measurement}"{where}')
         total += int(series[0]["values"][0][1]) if series else 0
     return total
 
@@ -160,7 +160,7 @@ def load(
         stored = 0
         while time.monotonic() < deadline:
             try:
-                stored = _stored(influx, prefix)
+                stored = stored_readings(influx, prefix)
             except InfluxError as exc:
                 _LOGGER.warning("InfluxDB: %s", exc)
             if stored >= sent:

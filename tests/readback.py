@@ -8,6 +8,7 @@ from typing import Any
 
 from ingest.influx import InfluxQL, InfluxUnavailable
 from simulators.fleet import GroundTruth
+from simulators.run import stored_readings
 from stack.settings import Settings
 
 Temp = tuple[str, str, int, float]
@@ -75,11 +76,7 @@ def stored_count(settings: Settings) -> int:
     """Temperatures and pours stored, counted by InfluxDB (cheap enough to poll)."""
     client = InfluxQL(settings.influx)
     try:
-        total = 0
-        for query in ('SELECT count("c") FROM "temperature"', 'SELECT count("ml") FROM "pour"'):
-            series = client.query(query)
-            total += int(series[0]["values"][0][1]) if series else 0
-        return total
+        return stored_readings(client)
     finally:
         client.close()
 
