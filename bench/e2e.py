@@ -23,7 +23,9 @@ from edge import mqtt
 from edge.wire import Telemetry, Temperature, encode
 from ingest import lineproto
 from ingest.influx import InfluxQL, V1Writer, ensure_database
+from registry.db import engine_for, migrate
 from simulators.fleet import Fleet, simple_scenario
+from simulators.provision import provision
 from simulators.run import stored_readings
 from stack.services import free_port, start_influxdb, start_mosquitto
 from stack.settings import InfluxSettings, IngestSettings, MqttSettings, Settings, environment
@@ -98,6 +100,7 @@ def end_to_end(
         ingest=IngestSettings(client_id="bench-ingest"),
     )
     env = {**os.environ, **environment(settings)}
+    migrate(settings.registry_url)
     ingest = start_ingest(home / "logs", env)
     scenario = simple_scenario(
         args.venues,
@@ -106,7 +109,9 @@ def end_to_end(
         start=datetime.fromtimestamp(T0 / 1000, UTC),
         duration_s=round(args.hours * 3600),
     )
-    fleet = Fleet(scenario, mqtt_settings, home / "spool")
+    engine = engine_for(settings.registry_url)
+    fleet = Fleet(scenario, mqtt_settings, home / "spool", credentials=provision(engine, scenario))
+    engine.dispose()
     fleet.fast_forward(progress=True)  # not connected yet: fills the spools
     sent = fleet.truth.total
     influx = InfluxQL(influx_settings)

@@ -7,6 +7,8 @@ It must never do I/O.
 Topics (QoS 1 for telemetry; status is retained):
     tapsense/v1/{venue}/{device}/telemetry   batches of readings from one agent
     tapsense/v1/{venue}/{device}/status      "online"/"offline", retained, offline as last will
+    tapsense/downlink/v1/{venue}/...         reserved for messages to a venue's devices (the
+                                             broker lets a device read only its own venue's)
 
 Identity: a reading is identified by (venue, tap, kind, ts); a redelivered message therefore
 overwrites its own points. `seq` increases by one per message an agent creates and survives
@@ -132,6 +134,9 @@ class Status(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     v: Literal[1]
     state: Literal["online", "offline"]
 
+
+# Towards devices: a root of its own, so no venue or device id can make a device topic match it.
+DOWNLINK_ROOT = "tapsense/downlink/v1"
 
 # Internal: quality events from ingest to the alerts service (never published by devices).
 QUALITY_TOPIC_ROOT = "tapsense/internal/v1/quality"

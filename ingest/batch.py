@@ -8,9 +8,7 @@ readings in arrival order. Writing, acknowledging and publishing are the worker'
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -20,6 +18,7 @@ from ingest import lineproto
 from ingest.decode import Decoded, Rejection, decode_status, decode_telemetry
 from ingest.hours import is_open
 from ingest.quality import QualityCore, QualityEvent
+from ingest.registry import RegistryView
 from stack.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
@@ -58,10 +57,10 @@ class Batch:
 class BatchBuilder:
     """Decodes messages into a `Batch` and checks its readings' quality."""
 
-    def __init__(self, settings: Settings, quality: QualityCore) -> None:
-        self._settings = settings
+    def __init__(self, settings: Settings, quality: QualityCore, registry: RegistryView) -> None:
         self._max_payload = settings.ingest.max_payload_bytes
         self._quality = quality
+        self._registry = registry
         self._zones: dict[str, ZoneInfo] = {}
 
     def build(self, messages: list[Inbound], received_ms: int) -> Batch:
@@ -105,11 +104,18 @@ class BatchBuilder:
             self._status_into(batch, message, received_ms)
             return
         decoded = decode_telemetry(message.topic, message.payload, self._max_payload)
+        if not isinstance(decoded, Rejection):
+            decoded = self._registered(message, decoded.venue, decoded.device) or decoded
         if isinstance(decoded, Rejection):
             _LOGGER.warning("refused %s: %s", message.topic[:200], decoded.reason)
             batch.rejections.append(decoded)
             return
         self._readings_into(batch, decoded)
+
+    def _registered(self, message: Inbound, venue: str, device: str) -> Rejection | None:
+        """A refusal for a message from a venue or device the registry does not vouch for."""
+        reason = self._registry.refusal(venue, device)
+        return None if reason is None else Rejection(message.topic, reason, message.payload)
 
     def _readings_into(self, batch: Batch, decoded: Decoded) -> None:
         for rejection in decoded.rejections:
@@ -136,16 +142,18 @@ class BatchBuilder:
 
     def _closed(self, venue: str, ts_ms: int) -> bool:
         """Whether a pour that started at `ts_ms` started while the venue was closed."""
-        config = self._settings.venues.get(venue)
+        config = self._registry.directory.get(venue)
         if config is None or config.hours is None:
             return False
         zone = self._zones.get(config.timezone)
         if zone is None:
             zone = self._zones[config.timezone] = ZoneInfo(config.timezone)
-        return not is_open(cast("Mapping[str, str]", config.hours), zone, ts_ms)
+        return not is_open(config.hours, zone, ts_ms)
 
     def _status_into(self, batch: Batch, message: Inbound, received_ms: int) -> None:
         decoded = decode_status(message.topic, message.payload)
+        if not isinstance(decoded, Rejection):
+            decoded = self._registered(message, decoded[0].venue, decoded[0].device) or decoded
         if isinstance(decoded, Rejection):
             batch.rejections.append(decoded)
             return

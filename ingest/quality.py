@@ -2,7 +2,8 @@
 
 The worker owns one `QualityCore`. Taps and venues get dense indexes on first sight; their
 state lives in growable NumPy arrays (structure of arrays) that the kernels update in place,
-and their thresholds in a `params` matrix filled from the settings (later, the registry).
+and their thresholds in a `params` matrix filled from the settings and the registry's
+directory (`registry.directory`).
 `snapshot` and `restore` keep all of it across a restart, so windows continue instead of
 starting blind.
 """
@@ -18,13 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from ingest import kernels as K
-from stack.settings import BeerSettings, QualitySettings, Settings, TapSettings, VenueSettings
+from registry.directory import Directory, TapConfig, TapEvent, VenueConfig
+from stack.settings import QualitySettings
 
 _LOGGER = logging.getLogger(__name__)
 
 _INITIAL_TAPS = 1024
 _INITIAL_VENUES = 256
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
 
 
 class Check(StrEnum):
@@ -76,17 +78,19 @@ class QualityEvent:
 
 
 def tap_params(
-    settings: QualitySettings,
-    venue: VenueSettings | None = None,
-    tap: TapSettings | None = None,
-    beer: BeerSettings | None = None,
+    settings: QualitySettings, venue: VenueConfig | None = None, tap: TapConfig | None = None
 ) -> np.ndarray:
-    """One tap's thresholds as a `params` row: the defaults, then what its venue, tap and beer
-    say (the registry's job once it exists)."""
+    """One tap's thresholds as a `params` row: the defaults, then what the registry says of its
+    venue, tap and beer."""
     s = settings
+    warm_max_c = s.warm_max_c
+    foam_c = s.foam_c
+    if tap is not None and tap.warm_max_c is not None:
+        warm_max_c = tap.warm_max_c
+        foam_c = tap.foam_c if tap.foam_c is not None else warm_max_c + 3
     row = np.zeros(K.N_PARAMS)
-    row[K.P_MAX_C] = s.warm_max_c
-    row[K.P_CLEAR_C] = s.warm_max_c - s.warm_hysteresis_c
+    row[K.P_MAX_C] = warm_max_c
+    row[K.P_CLEAR_C] = warm_max_c - s.warm_hysteresis_c
     row[K.P_GRACE_MS] = s.warm_grace_s * 1000
     row[K.P_HORIZON_MS] = s.trend_horizon_min * 60_000
     row[K.P_MIN_SLOPE] = s.trend_min_slope_c_per_h
@@ -96,23 +100,18 @@ def tap_params(
     row[K.P_PLAUS_MAX] = s.plausible_max_c
     row[K.P_MAX_RATE] = s.max_rate_c_per_s
     row[K.P_COOLER_SLOPE] = s.cooler_tap_slope_c_per_h
-    row[K.P_KEG_ML] = s.keg_l * 1000
+    row[K.P_KEG_ML] = (tap.keg_l if tap is not None and tap.keg_l is not None else s.keg_l) * 1000
     row[K.P_KEG_LOW_SHARE] = s.keg_low_share
     row[K.P_KEG_HORIZON_MS] = s.keg_horizon_min * 60_000
     row[K.P_LEAK_ML_PER_S] = s.leak_ml_per_s
     row[K.P_LEAK_MIN_MS] = s.leak_min_s * 1000
-    row[K.P_FOAM_C] = s.foam_c
+    row[K.P_FOAM_C] = foam_c
     row[K.P_FOAM_ML_PER_S] = s.foam_ml_per_s
-    row[K.P_CLEAN_MS] = s.line_cleaning_days * 86_400_000
-    row[K.P_TREND_STEP_MS] = s.trend_step_s * 1000
+    cleaning_days = s.line_cleaning_days
     if venue is not None and venue.line_cleaning_days is not None:
-        row[K.P_CLEAN_MS] = venue.line_cleaning_days * 86_400_000
-    if tap is not None and tap.keg_l is not None:
-        row[K.P_KEG_ML] = tap.keg_l * 1000
-    if beer is not None:
-        row[K.P_MAX_C] = beer.serving_max_c
-        row[K.P_CLEAR_C] = beer.serving_max_c - s.warm_hysteresis_c
-        row[K.P_FOAM_C] = beer.foam_c if beer.foam_c is not None else beer.serving_max_c + 3
+        cleaning_days = venue.line_cleaning_days
+    row[K.P_CLEAN_MS] = cleaning_days * 86_400_000
+    row[K.P_TREND_STEP_MS] = s.trend_step_s * 1000
     return row
 
 
@@ -173,10 +172,13 @@ def _grown(
 class QualityCore:
     """The quality state of every tap and venue this worker has seen, and the checks over it."""
 
-    def __init__(self, settings: QualitySettings, config: Settings | None = None) -> None:
-        """`config`: venues, taps and beers with their own thresholds (default: none)."""
+    def __init__(self, settings: QualitySettings, directory: Directory | None = None) -> None:
+        """`directory`: the registry's venues and taps with their thresholds (default: none)."""
         self._settings = settings
-        self._config = config
+        self._directory: Directory = directory or {}
+        # The last keg change and line cleaning applied (registry ids), kept in the snapshot.
+        self.applied_keg = 0
+        self.applied_cleaning = 0
         self._venue_row = venue_params(settings)
         self.taps: list[tuple[str, str]] = []
         self.venues: list[str] = []
@@ -224,12 +226,32 @@ class QualityCore:
         return index
 
     def _params_for(self, venue: str, tap: str) -> np.ndarray:
-        if self._config is None:
-            return tap_params(self._settings)
-        venue_config = self._config.venues.get(venue)
+        venue_config = self._directory.get(venue)
         tap_config = venue_config.taps.get(tap) if venue_config else None
-        beer = self._config.beers.get(tap_config.beer) if tap_config and tap_config.beer else None
-        return tap_params(self._settings, venue_config, tap_config, beer)
+        return tap_params(self._settings, venue_config, tap_config)
+
+    def reconfigure(self, directory: Directory) -> None:
+        """New thresholds from the registry for every tap; the state carries on."""
+        if directory == self._directory:
+            return
+        self._directory = directory
+        for i, (venue, tap) in enumerate(self.taps):
+            self.state["params"][i] = self._params_for(venue, tap)
+
+    def apply(self, events: list[TapEvent]) -> list[QualityEvent]:
+        """Keg changes and line cleanings from the registry, in time order; the ok events."""
+        changes = []
+        for event in events:
+            if event.kind == "keg":
+                if event.id > self.applied_keg:
+                    self.keg_changed(event.venue, event.tap, event.keg_l)
+                    self.applied_keg = event.id
+            elif event.id > self.applied_cleaning:
+                cleared = self.line_cleaned(event.venue, event.tap, event.at_ms)
+                if cleared is not None:
+                    changes.append(cleared)
+                self.applied_cleaning = event.id
+        return changes
 
     def line_cleaned(self, venue: str, tap: str, ts: int) -> QualityEvent | None:
         """The tap's line was cleaned at `ts`; the ok event if it was overdue."""
@@ -313,16 +335,17 @@ class QualityCore:
         arrays["version"] = np.array(SNAPSHOT_VERSION)
         arrays["tap_keys"] = np.array(["\x1f".join(key) for key in self.taps], dtype=str)
         arrays["venue_keys"] = np.array(self.venues, dtype=str)
+        arrays["applied"] = np.array([self.applied_keg, self.applied_cleaning], np.int64)
         np.savez(partial, allow_pickle=False, **arrays)
         os.replace(partial, path)
 
     @classmethod
     def restore(
-        cls, path: Path, settings: QualitySettings, config: Settings | None = None
+        cls, path: Path, settings: QualitySettings, directory: Directory | None = None
     ) -> QualityCore:
         """A core continuing from a snapshot; an empty one when there is none. Thresholds come
-        from the settings in force now, not from the snapshot."""
-        core = cls(settings, config)
+        from the settings and directory in force now, not from the snapshot."""
+        core = cls(settings, directory)
         if not path.exists():
             return core
         with np.load(path) as data:
@@ -336,6 +359,7 @@ class QualityCore:
             for name in (*_TAP_STATE, *_VENUE_STATE):
                 stored = data[name]
                 core.state[name][: stored.shape[0]] = stored
+            core.applied_keg, core.applied_cleaning = (int(x) for x in data["applied"])
         core.venues = venues
         core._venue_index = {v: i for i, v in enumerate(venues)}
         core.taps = [(venue, tap) for venue, tap in taps]

@@ -9,7 +9,9 @@ import time
 from ingest.deadletter import DeadLetterStore
 from ingest.influx import InfluxError, Writer, open_writer
 from ingest.quality import QualityCore, warm_up
+from ingest.registry import RegistryView
 from ingest.worker import IngestWorker
+from registry.db import open_registry
 from stack.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
@@ -38,13 +40,18 @@ def run_ingest(
     writer = _writer_when_ready(settings, stop)
     if writer is None:
         return
+    engine = open_registry(settings.registry_url)
     deadletters = DeadLetterStore(settings.deadletter_path)
     try:
-        quality = QualityCore.restore(settings.quality_snapshot_path, settings.quality, settings)
-        worker = IngestWorker(settings, writer, deadletters, quality)
+        registry = RegistryView(engine, settings.registry.refresh_s)
+        quality = QualityCore.restore(
+            settings.quality_snapshot_path, settings.quality, registry.directory
+        )
+        worker = IngestWorker(settings, writer, deadletters, quality, registry)
         if subscribed is not None:
             worker.subscribed = subscribed
         worker.run(stop)
     finally:
         writer.close()
         deadletters.close()
+        engine.dispose()

@@ -39,6 +39,7 @@ from ingest.deadletter import DeadLetterStore
 from ingest.decode import Rejection
 from ingest.influx import InfluxRejected, InfluxUnavailable, Writer
 from ingest.quality import QualityCore, QualityEvent
+from ingest.registry import RegistryView
 from stack.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
@@ -70,13 +71,17 @@ class IngestWorker:
         writer: Writer,
         deadletters: DeadLetterStore,
         quality: QualityCore,
+        registry: RegistryView,
     ) -> None:
         self._settings = settings
         self._ingest = settings.ingest
         self._writer = writer
         self._deadletters = deadletters
         self._quality = quality
-        self._builder = BatchBuilder(settings, quality)
+        self._registry = registry
+        self._builder = BatchBuilder(settings, quality, registry)
+        # Line cleanings that cleared an overdue check, written with the next batch.
+        self._pending_events: list[QualityEvent] = []
         self._queue: queue.Queue[Inbound] = queue.Queue()
         self._ack_lock = threading.Lock()
         self._generation = 0
@@ -159,6 +164,7 @@ class IngestWorker:
         self._client.loop_start()
         last_stats = last_snapshot = time.monotonic()
         every = self._settings.quality.snapshot_every_s
+        self._follow_registry()
         try:
             while not stop.is_set():
                 batch = self._collect(stop)
@@ -168,6 +174,8 @@ class IngestWorker:
                 if now - last_stats >= STATS_EVERY_S:
                     self.log_stats()
                     last_stats = now
+                if self._registry.due():
+                    self._follow_registry()
                 if now - last_snapshot >= every:
                     self._quality.snapshot(self._settings.quality_snapshot_path)
                     last_snapshot = now
@@ -176,6 +184,15 @@ class IngestWorker:
             self._client.disconnect()
             self._client.loop_stop()
             self.log_stats()
+
+    def _follow_registry(self) -> None:
+        """New thresholds, keg changes and line cleanings from the registry."""
+        self._registry.reload()
+        self._quality.reconfigure(self._registry.directory)
+        q = self._quality
+        self._pending_events += q.apply(
+            self._registry.tap_events_since(q.applied_keg, q.applied_cleaning)
+        )
 
     def log_stats(self) -> None:
         c = self.counters
@@ -212,11 +229,12 @@ class IngestWorker:
 
     def _process(self, messages: list[Inbound], stop: threading.Event) -> None:
         batch = self._builder.build(messages, int(time.time() * 1000))
-        events = self._builder.check_quality(batch)
+        events = self._pending_events + self._builder.check_quality(batch)
         quality_lines = lineproto.quality_events(events)
         if not self._store(batch, quality_lines, stop):
             return  # stopping with InfluxDB down: nothing acknowledged, all will be redelivered
         self._deadletters.add(batch.rejections)
+        self._pending_events = []
         self._publish(events)
         self._ack(messages)
         c = self.counters

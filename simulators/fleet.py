@@ -12,7 +12,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +26,8 @@ from edge.wire import Pour, Temperature
 from simulators import scenario as sc
 from simulators.world import FLOW_POLL_MS, SimTap, SimVenue, TruthEvent, ms
 from stack.settings import MqttSettings
+
+DEVICE = "edge-1"  # every simulated venue has one edge agent, this one
 
 # paho's network loop uses select(), which fails for file descriptors above 1,024, and each
 # agent holds about six (its socket and paho's wake-up pair, its spool's three SQLite files).
@@ -101,7 +103,8 @@ def simple_scenario(
     )
 
 
-def _venue_specs(scenario: sc.Scenario) -> list[sc.Venue]:
+def venue_specs(scenario: sc.Scenario) -> list[sc.Venue]:
+    """Every venue of the scenario, the fleet's generated ones included."""
     specs = list(scenario.venues)
     listed = {v.id for v in specs}
     fleet = scenario.fleet
@@ -121,6 +124,15 @@ def _venue_specs(scenario: sc.Scenario) -> list[sc.Venue]:
             )
             specs.append(sc.Venue(id=venue_id, city=fleet.city, lat=lat, lon=lon, taps=fleet.taps))
     return specs
+
+
+def _login(
+    settings: MqttSettings, credentials: Mapping[str, tuple[str, str]] | None, venue: str
+) -> MqttSettings:
+    if credentials is None or venue not in credentials:
+        return settings
+    username, password = credentials[venue]
+    return settings.model_copy(update={"username": username, "password": password})
 
 
 def _network(
@@ -163,9 +175,11 @@ class Fleet:
         spool_dir: Path,
         tuning: AgentTuning = AgentTuning(),
         part: range | None = None,
+        credentials: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         """`part`: only these venues of the scenario (by index), for a fleet split over
-        processes; the rest of the scenario is the same in every part."""
+        processes; the rest of the scenario is the same in every part. `credentials`: each
+        venue's device login (`simulators.provision`); none for an anonymous broker."""
         self.scenario = scenario
         self.truth = GroundTruth()
         self.calibration = FlowCalibration()
@@ -173,7 +187,7 @@ class Fleet:
         self.now_ms = ms(scenario.start)
         self.end_ms = self.now_ms + sc.seconds(scenario.duration) * 1000
         self.venues: list[tuple[SimVenue, EdgeAgent]] = []
-        specs = list(enumerate(_venue_specs(scenario)))
+        specs = list(enumerate(venue_specs(scenario)))
         if part is not None:
             specs = specs[part.start : part.stop]
         if len(specs) > MAX_AGENTS_PER_PROCESS:
@@ -186,13 +200,13 @@ class Fleet:
             agent = EdgeAgent(
                 AgentConfig(
                     venue=spec.id,
-                    device="edge-1",
+                    device=DEVICE,
                     spool_path=spool_dir / f"{spec.id}.sqlite",
                     readings_per_message=tuning.readings_per_message,
                     max_inflight=tuning.max_inflight,
                     catchup_messages_per_s=tuning.catchup_messages_per_s,
                 ),
-                mqtt_settings,
+                _login(mqtt_settings, credentials, spec.id),
                 clock_ms=_device_clock(venue),
                 observer=self.truth.record,
                 network=_network(scenario.network, scenario.seed * 7 + index),

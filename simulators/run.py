@@ -17,8 +17,10 @@ import msgspec
 
 from ingest import lineproto
 from ingest.influx import InfluxError, InfluxQL
+from registry.db import open_registry
 from simulators import scenario as sc
 from simulators.fleet import AgentTuning, Fleet, simple_scenario
+from simulators.provision import Credentials, provision
 from stack.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
@@ -36,7 +38,11 @@ def simulate(
         scenario = sc.shifted(scenario, datetime.now(UTC))
     tuning = REAL_TIME_TUNING if mode == "real-time" else AgentTuning()
     try:
-        fleet = Fleet(scenario, settings.mqtt, settings.home / "spool" / scenario.name, tuning)
+        credentials = register(settings, scenario)
+        fleet = Fleet(
+            scenario, settings.mqtt, settings.home / "spool" / scenario.name, tuning,
+            credentials=credentials,
+        )  # fmt: skip
     except ValueError as exc:
         _LOGGER.error("%s; for a larger load use `tapsense load`", exc)
         return 2
@@ -70,6 +76,15 @@ def simulate(
         len(fleet.truth.events),
     )
     return 0
+
+
+def register(settings: Settings, scenario: sc.Scenario) -> Credentials:
+    """The scenario's venues and devices in the registry; each device's broker login."""
+    engine = open_registry(settings.registry_url)
+    try:
+        return provision(engine, scenario, settings.mqtt.auth_dir)
+    finally:
+        engine.dispose()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +130,12 @@ def stored_readings(influx: InfluxQL, venue_prefix: str | None = None) -> int:
 VENUES_PER_LOAD_PROCESS = 100
 
 
-def _load_part(settings: Settings, scenario: sc.Scenario, part: range, folder: str) -> int:
+def _load_part(
+    settings: Settings, scenario: sc.Scenario, part: range, folder: str, credentials: Credentials
+) -> int:
     """One process's share of a load run: its venues in real time; returns readings sent."""
-    fleet = Fleet(scenario, settings.mqtt, settings.home / "spool" / folder, AgentTuning(), part)
+    spool = settings.home / "spool" / folder
+    fleet = Fleet(scenario, settings.mqtt, spool, AgentTuning(), part, credentials)
     fleet.connect(timeout_s=60)
     try:
         fleet.real_time(threading.Event())
@@ -149,9 +167,13 @@ def load(
         range(i, min(i + VENUES_PER_LOAD_PROCESS, venues))
         for i in range(0, venues, VENUES_PER_LOAD_PROCESS)
     ]
+    credentials = register(settings, scenario)
     started = time.monotonic()
     with ProcessPoolExecutor(len(parts), mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = [pool.submit(_load_part, settings, scenario, part, prefix) for part in parts]
+        futures = [
+            pool.submit(_load_part, settings, scenario, part, prefix, credentials)
+            for part in parts
+        ]
         sent = sum(future.result() for future in futures)
     elapsed = time.monotonic() - started
     influx = InfluxQL(settings.influx)

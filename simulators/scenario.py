@@ -318,6 +318,14 @@ def venue_ids(scenario: Scenario) -> list[str]:
     return listed + [v for v in generated if v not in listed]
 
 
+def tap_specs(scenario: Scenario, venue: Venue) -> list[Tap]:
+    """A venue's taps: as listed, or `taps` of them (tap-01, ...) pouring the beers in turn."""
+    if isinstance(venue.taps, list):
+        return venue.taps
+    beers = scenario.beers
+    return [Tap(id=f"tap-{t + 1:02d}", beer=beers[t % len(beers)].name) for t in range(venue.taps)]
+
+
 def _reference_errors(scenario: Scenario) -> list[tuple[str, list[str | int]]]:
     errors: list[tuple[str, list[str | int]]] = []
     beers = {b.name for b in scenario.beers}

@@ -221,17 +221,10 @@ class SimVenue:
             and _distance_km(e.lat, e.lon, spec.lat, spec.lon) <= e.radius_km
         ]
         beers = {b.name: b for b in scenario.beers}
-        tap_specs = (
-            spec.taps
-            if isinstance(spec.taps, list)
-            else [
-                sc.Tap(id=f"tap-{t + 1:02d}", beer=scenario.beers[t % len(scenario.beers)].name)
-                for t in range(spec.taps)
-            ]
-        )
         base_seed = scenario.seed * 1_000_003 + index * 10_007
         self.taps = [
-            SimTap(self, tap, beers[tap.beer], base_seed + t) for t, tap in enumerate(tap_specs)
+            SimTap(self, tap, beers[tap.beer], base_seed + t)
+            for t, tap in enumerate(sc.tap_specs(scenario, spec))
         ]
         self._announced: set[int] = set()
 

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
@@ -26,8 +24,6 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
-
-from ingest.hours import HOURS_PATTERN
 
 CONFIG_ENV = "TAPSENSE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("tapsense.toml")
@@ -48,6 +44,10 @@ class MqttSettings(_Section):
     tls: bool = False
     ca_file: Path | None = None
     keepalive_s: int = Field(30, ge=5, le=3600)
+    # A broker whose users and ACL the registry manages (`tapsense up` sets it): provisioning
+    # and revoking devices rewrite the files here and make the broker reload them. Unset: the
+    # broker is someone else's; Tapsense writes nothing.
+    auth_dir: Path | None = None
 
 
 class InfluxSettings(_Section):
@@ -96,7 +96,8 @@ class IngestSettings(_Section):
 
 
 class QualitySettings(_Section):
-    """Default thresholds until the registry supplies them per beer, tap and venue."""
+    """Thresholds for taps and venues the registry says nothing more of (per beer, tap and
+    venue it does: serving temperature, keg size, line-cleaning policy)."""
 
     warm_max_c: float = 7.0
     warm_hysteresis_c: float = Field(0.5, ge=0)
@@ -125,44 +126,13 @@ class QualitySettings(_Section):
     snapshot_every_s: float = Field(30.0, gt=0)
 
 
-class BeerSettings(_Section):
-    """A beer's serving range: its warm limit replaces `quality.warm_max_c` on its taps."""
+class RegistrySettings(_Section):
+    """The registry database: venues, taps, beers, devices, keys (see `registry/`)."""
 
-    serving_max_c: float = Field(ge=-5, le=30)
-    foam_c: float | None = None  # unset: serving_max_c + 3
-
-
-class TapSettings(_Section):
-    beer: str | None = None  # a key of `beers`
-    keg_l: float | None = Field(None, gt=0)
-
-
-class VenueSettings(_Section):
-    """What the quality checks need to know of one venue, until the registry holds it."""
-
-    timezone: str = "Europe/Amsterdam"
-    line_cleaning_days: float | None = Field(None, gt=0)  # unset: quality.line_cleaning_days
-    taps: dict[str, TapSettings] = {}
-    # Per weekday (mon ... sun): "HH:MM-HH:MM" or "closed". Unset: always open, and no pour
-    # is after hours.
-    hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], str] | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
-
-    @field_validator("hours")
-    @classmethod
-    def _hours(cls, value: dict[str, str] | None) -> dict[str, str] | None:
-        for day, hours in (value or {}).items():
-            if not re.match(HOURS_PATTERN, hours):
-                raise ValueError(f"{day}: {hours!r} is not HH:MM-HH:MM or closed")
-        return value
+    # Any SQLAlchemy URL; unset: a SQLite file `registry.sqlite` under `home`.
+    url: str | None = None
+    # How often ingest re-reads venues, thresholds, keg changes and cleanings.
+    refresh_s: float = Field(5.0, gt=0)
 
 
 class ApiSettings(_Section):
@@ -185,16 +155,11 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     quality: QualitySettings = QualitySettings()
     api: ApiSettings = ApiSettings()
-    beers: dict[str, BeerSettings] = {}
-    venues: dict[str, VenueSettings] = {}
+    registry: RegistrySettings = RegistrySettings()
 
-    @model_validator(mode="after")
-    def _known_beers(self) -> Settings:
-        for venue_id, venue in self.venues.items():
-            for tap_id, tap in venue.taps.items():
-                if tap.beer is not None and tap.beer not in self.beers:
-                    raise ValueError(f"venues.{venue_id}.taps.{tap_id}: unknown beer {tap.beer!r}")
-        return self
+    @property
+    def registry_url(self) -> str:
+        return self.registry.url or f"sqlite:///{self.home.resolve() / 'registry.sqlite'}"
 
     @cached_property
     def deadletter_path(self) -> Path:

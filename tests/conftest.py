@@ -19,6 +19,7 @@ import pytest
 from edge import mqtt
 from ingest.deadletter import DeadLetterStore
 from ingest.service import run_ingest
+from registry.db import migrate
 from stack.services import ManagedProcess, free_port, start_influxdb, start_mosquitto
 from stack.settings import InfluxSettings, IngestSettings, MqttSettings, Settings
 
@@ -75,13 +76,16 @@ def influx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influx]:
 
 
 def make_settings(home: Path, broker: Broker, influx: Influx, **ingest: object) -> Settings:
+    """A test's own database, client id and (empty, migrated) registry."""
     tag = uuid.uuid4().hex[:10]
-    return Settings(
+    settings = Settings(
         home=home,
         mqtt=MqttSettings(port=broker.port),
         influx=InfluxSettings(url=influx.url, database=f"test_{tag}"),
         ingest=IngestSettings(client_id=f"ingest-{tag}", **ingest),  # type: ignore[arg-type]
     )
+    migrate(settings.registry_url)
+    return settings
 
 
 @pytest.fixture

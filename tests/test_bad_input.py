@@ -10,10 +10,16 @@ from edge.wire import DeviceTopic, Pour, Telemetry, Temperature, TopicKind, enco
 from ingest.influx import V1Writer
 from stack.settings import Settings
 from tests.conftest import IngestThread, publisher
+from tests.factories import register_venue, revoke
 from tests.readback import stored_temperatures, wait_for
 
 T0 = 1_750_000_000_000
 TOPIC = str(DeviceTopic("venue-bad", "edge-1", TopicKind.TELEMETRY))
+
+
+@pytest.fixture(autouse=True)
+def _registered(settings: Settings) -> None:
+    register_venue(settings, "venue-bad", devices=["edge-1", "edge-2"])
 
 
 def good(seq: int, tap: str = "tap-01", n: int = 3) -> bytes:
@@ -163,3 +169,29 @@ def test_points_influxdb_refuses_are_dead_lettered_and_the_rest_written(
     assert wait_for(
         lambda: ("venue-bad", "tap-01", next_month, 4.0) in stored_temperatures(settings)
     )
+
+
+def test_messages_from_unregistered_or_revoked_senders_are_dead_lettered(
+    settings: Settings, ingest: IngestThread
+) -> None:
+    """The broker should never let them through; if it does, ingest still does not store them."""
+    revoke(settings, "venue-bad", "edge-2")
+    senders = {
+        ("venue-nobody-knows", "edge-1"): "venue 'venue-nobody-knows' is not registered",
+        ("venue-bad", "edge-9"): "device 'edge-9' is not registered for venue 'venue-bad'",
+        ("venue-bad", "edge-2"): "device 'edge-2' of venue 'venue-bad' was revoked",
+    }
+    client = publisher(settings)
+    for venue, device in senders:
+        for kind in (TopicKind.TELEMETRY, TopicKind.STATUS):
+            payload = good(1) if kind is TopicKind.TELEMETRY else b'{"v":1,"state":"online"}'
+            topic = str(DeviceTopic(venue, device, kind))
+            client.publish(topic, payload, qos=1).wait_for_publish(10)
+    client.publish(TOPIC, good(2), qos=1).wait_for_publish(10)
+    client.disconnect()
+
+    assert wait_for(lambda: ingest.deadletters().count() == 2 * len(senders))
+    assert wait_for(lambda: len(stored_temperatures(settings)) == 3)
+    assert {venue for venue, _, _, _ in stored_temperatures(settings)} == {"venue-bad"}
+    reasons = sorted(letter.reason for letter in ingest.deadletters().latest(10))
+    assert reasons == sorted(2 * list(senders.values()))

@@ -7,6 +7,7 @@ import queue
 import uuid
 
 import msgspec
+import pytest
 
 from edge import mqtt
 from edge.wire import (
@@ -20,13 +21,20 @@ from edge.wire import (
     encode,
 )
 from ingest.influx import InfluxQL
-from stack.settings import Settings, VenueSettings
+from stack.settings import Settings
 from tests.conftest import IngestThread, end_session, publisher
+from tests.factories import register_venue
 from tests.readback import wait_for
 
 T0 = 1_750_000_000_000
 VENUE = "venue-q"
 TOPIC = str(DeviceTopic(VENUE, "edge-1", TopicKind.TELEMETRY))
+
+
+@pytest.fixture
+def registered(settings: Settings) -> Settings:
+    register_venue(settings, VENUE)
+    return settings
 
 
 def warm(seq: int, seconds: range) -> bytes:
@@ -43,7 +51,8 @@ def quality_rows(settings: Settings) -> list[list]:
     return [[s["tags"]["check"], *row] for s in series for row in s["values"]]
 
 
-def test_quality_events_are_stored_and_published(settings: Settings) -> None:
+def test_quality_events_are_stored_and_published(registered: Settings) -> None:
+    settings = registered
     received: queue.SimpleQueue[QualityMessage] = queue.SimpleQueue()
     listener = mqtt.new_client(f"alerts-{uuid.uuid4().hex[:6]}", settings.mqtt)
     listener.on_message = lambda _c, _u, m: received.put(
@@ -75,7 +84,8 @@ def test_quality_events_are_stored_and_published(settings: Settings) -> None:
     assert row[1:] == [T0 + 120_000, "warning", 9.0]
 
 
-def test_a_restarted_worker_continues_its_grace_period(settings: Settings) -> None:
+def test_a_restarted_worker_continues_its_grace_period(registered: Settings) -> None:
+    settings = registered
     with IngestThread(settings):
         client = publisher(settings)
         client.publish(TOPIC, warm(1, range(0, 90, 10)), qos=1).wait_for_publish(10)
@@ -97,7 +107,7 @@ def test_a_restarted_worker_continues_its_grace_period(settings: Settings) -> No
 
 def test_a_pour_while_the_venue_is_closed_is_after_hours_flow(settings: Settings) -> None:
     closed = {day: "closed" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-    settings = settings.model_copy(update={"venues": {VENUE: VenueSettings(hours=closed)}})
+    register_venue(settings, VENUE, hours=closed)
     with IngestThread(settings):
         client = publisher(settings)
         pour = Pour(tap="tap-01", ts=T0 + 5000, ml=120.0, dur_ms=3000)

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from ingest import kernels as K
 from ingest.quality import Check, Level, QualityCore, QualityEvent, tap_params, venue_params
 from ingest.reference import ReferenceQuality
-from stack.settings import BeerSettings, QualitySettings, Settings, TapSettings, VenueSettings
+from registry.directory import TapConfig, VenueConfig
+from stack.settings import QualitySettings
 
 # Short times and tight limits, so that random streams of a few hundred readings reach them.
 FAST = QualitySettings(
@@ -270,12 +271,11 @@ def test_line_cleaning_overdue_until_cleaned() -> None:
 
 
 def test_thresholds_come_from_the_beer_tap_and_venue() -> None:
-    config = Settings(
-        beers={"dubbel": BeerSettings(serving_max_c=10.0)},
-        venues={"v1": VenueSettings(line_cleaning_days=0.001,
-                                    taps={"a": TapSettings(beer="dubbel", keg_l=20)})},
-    )  # fmt: skip
-    quality = QualityCore(FAST, config)
+    # Tap a pours a dubbel served up to 10 °C from 20 L kegs; v1 cleans its lines daily.
+    directory = {
+        "v1": VenueConfig(line_cleaning_days=0.001, taps={"a": TapConfig(20, 10.0)}),
+    }
+    quality = QualityCore(FAST, directory)
     for venue, tap in TAPS:
         quality.tap_index(venue, tap)
     rows = [(tap, s * 1000, 9.0) for s in range(0, 10) for tap in (0, 1)]
@@ -285,11 +285,6 @@ def test_thresholds_come_from_the_beer_tap_and_venue() -> None:
     assert params[0, K.P_KEG_ML] == 20_000 and params[1, K.P_KEG_ML] == FAST.keg_l * 1000
     assert params[0, K.P_CLEAN_MS] == params[1, K.P_CLEAN_MS] == pytest.approx(86_400)
     assert params[3, K.P_CLEAN_MS] == pytest.approx(FAST.line_cleaning_days * 86_400_000)
-
-
-def test_a_tap_of_an_unknown_beer_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"venues\.v1\.taps\.a: unknown beer 'porter'"):
-        Settings(venues={"v1": VenueSettings(taps={"a": TapSettings(beer="porter")})})
 
 
 def test_warm_beer_escalates_to_critical_well_above_the_limit() -> None:

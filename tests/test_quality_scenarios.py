@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from ingest.quality import Check, Level, QualityCore, QualityEvent
+from registry.directory import Directory, VenueConfig
 from simulators import scenario as sc
 from simulators.fleet import Fleet, GroundTruth
-from stack.settings import MqttSettings, QualitySettings, Settings, VenueSettings
+from stack.settings import MqttSettings, QualitySettings
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
 BATCH_MS = 600_000
@@ -38,9 +39,9 @@ def simulate(scenario: sc.Scenario, spool: Path) -> Run:
     return Run(fleet.truth, {venue.id: venue.is_open for venue, _ in fleet.venues})
 
 
-def check(run: Run, config: Settings | None = None) -> list[QualityEvent]:
+def check(run: Run, directory: Directory | None = None) -> list[QualityEvent]:
     truth = run.truth
-    core = QualityCore(SETTINGS, config)
+    core = QualityCore(SETTINGS, directory)
     kegs = sorted((e.ts_ms, e.venue, e.tap, e.detail["keg_l"]) for e in truth.events
                   if e.kind == "keg_change")  # fmt: skip
     temps = sorted(truth.temps, key=lambda r: r[1].ts)
@@ -180,8 +181,8 @@ def test_a_normal_week_raises_no_fault(tmp_path: Path) -> None:
 
 def test_an_overdue_line_cleaning(tmp_path: Path) -> None:
     run = simulate(window("normal-week", "2026-03-02T00:00:00+01:00", "4d"), tmp_path)
-    config = Settings(venues={"cafe-dom": VenueSettings(line_cleaning_days=3)})
-    overdue = warnings(check(run, config), Check.LINE_CLEANING)
+    directory = {"cafe-dom": VenueConfig(line_cleaning_days=3)}
+    overdue = warnings(check(run, directory), Check.LINE_CLEANING)
     assert {e.tap for e in overdue} == {"tap-01", "tap-02", "tap-03", "tap-04"}
     assert {e.venue for e in overdue} == {"cafe-dom"}  # the others keep the 14-day default
     first_seen = ms("2026-03-02T00:00:30+01:00")

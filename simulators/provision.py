@@ -1,0 +1,80 @@
+"""Registering a scenario's venues, taps, beers and devices, as a field tester would first.
+
+Ingest refuses messages from venues and devices the registry does not know, so a simulated
+fleet is registered before it runs, under the organisation `Simulated fleet`. Running again is
+harmless: what exists is updated to match the scenario, and every device gets a fresh MQTT
+password (passwords are never stored, so they cannot be handed out twice).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from registry import access
+from registry.broker import sync_broker
+from registry.db import transaction
+from registry.models import Beer, Device, Organisation, Tap, Venue
+from simulators import scenario as sc
+from simulators.fleet import DEVICE, venue_specs
+
+ORGANISATION = "Simulated fleet"
+
+Credentials = Mapping[str, tuple[str, str]]  # venue -> (MQTT username, password)
+
+
+def provision(engine: Engine, scenario: sc.Scenario, auth_dir: Path | None = None) -> Credentials:
+    """Register the scenario's fleet; each venue's device login. Reloads a managed broker."""
+    credentials: dict[str, tuple[str, str]] = {}
+    with transaction(engine) as db:
+        org = db.scalar(select(Organisation).where(Organisation.name == ORGANISATION))
+        if org is None:
+            org = access.create_organisation(db, ORGANISATION)
+        beers = _beers(db, org.id, scenario.beers)
+        for spec in venue_specs(scenario):
+            venue = db.get(Venue, spec.id)
+            if venue is None:
+                venue = Venue(id=spec.id, organisation_id=org.id, created_ms=access.now_ms())
+                db.add(venue)
+            elif venue.organisation_id != org.id:
+                raise ValueError(f"venue {spec.id!r} is registered to another organisation")
+            venue.name = spec.id
+            venue.latitude, venue.longitude = spec.lat, spec.lon
+            venue.region, venue.timezone = spec.city, spec.timezone
+            venue.hours = {day: getattr(spec.hours, day) for day in spec.hours.__struct_fields__}
+            db.flush()
+            for tap_spec in sc.tap_specs(scenario, spec):
+                tap = db.get(Tap, (spec.id, tap_spec.id))
+                if tap is None:
+                    tap = Tap(venue_id=spec.id, id=tap_spec.id, created_ms=access.now_ms())
+                    db.add(tap)
+                tap.beer_id, tap.keg_l = beers[tap_spec.beer], tap_spec.keg_l
+            device = db.get(Device, (spec.id, DEVICE))
+            if device is None:
+                device = Device(venue_id=spec.id, id=DEVICE, name="simulated edge agent",
+                                created_ms=access.now_ms())  # fmt: skip
+                db.add(device)
+            device.revoked_ms = None
+            db.flush()
+            credentials[spec.id] = access.rotate_device_password(db, device)
+    sync_broker(engine, auth_dir)
+    return credentials
+
+
+def _beers(db: Session, organisation_id: int, specs: list[sc.Beer]) -> dict[str, int]:
+    ids = {}
+    for spec in specs:
+        beer = db.scalar(
+            select(Beer).where(Beer.organisation_id == organisation_id, Beer.name == spec.name)
+        )
+        if beer is None:
+            beer = Beer(organisation_id=organisation_id, name=spec.name, created_ms=access.now_ms())
+            db.add(beer)
+        beer.style = spec.style
+        beer.serving_min_c, beer.serving_max_c = spec.serving_min_c, spec.serving_max_c
+        db.flush()
+        ids[spec.name] = beer.id
+    return ids

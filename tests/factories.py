@@ -1,0 +1,65 @@
+"""Registry rows for tests, made through the same operations the API and the CLI use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import select
+
+from registry import access
+from registry.db import engine_for, transaction
+from registry.models import Device, Organisation, Tap, Venue
+from simulators import scenario as sc
+from simulators.provision import Credentials, provision
+from stack.settings import Settings
+
+ORGANISATION = "Test brewery"
+
+
+def register_venue(
+    settings: Settings,
+    venue_id: str,
+    *,
+    devices: Iterable[str] = ("edge-1",),
+    taps: Mapping[str, Mapping[str, float]] | None = None,
+    hours: dict[str, str] | None = None,
+    line_cleaning_days: float | None = None,
+) -> None:
+    """A venue of the test organisation with these devices and taps (tap id -> its columns)."""
+    engine = engine_for(settings.registry_url)
+    try:
+        with transaction(engine) as db:
+            org = db.scalar(select(Organisation).where(Organisation.name == ORGANISATION))
+            if org is None:
+                org = access.create_organisation(db, ORGANISATION)
+            db.add(Venue(
+                id=venue_id, organisation_id=org.id, name=venue_id, latitude=52.09,
+                longitude=5.12, region="Utrecht", timezone="Europe/Amsterdam", hours=hours,
+                line_cleaning_days=line_cleaning_days, created_ms=access.now_ms(),
+            ))  # fmt: skip
+            db.flush()
+            for tap_id, columns in (taps or {}).items():
+                db.add(Tap(venue_id=venue_id, id=tap_id, keg_l=50.0, created_ms=0, **columns))
+            for device_id in devices:
+                db.add(Device(venue_id=venue_id, id=device_id, name=device_id, created_ms=0))
+    finally:
+        engine.dispose()
+
+
+def register_scenario(settings: Settings, scenario: sc.Scenario) -> Credentials:
+    engine = engine_for(settings.registry_url)
+    try:
+        return provision(engine, scenario, settings.mqtt.auth_dir)
+    finally:
+        engine.dispose()
+
+
+def revoke(settings: Settings, venue_id: str, device_id: str) -> None:
+    engine = engine_for(settings.registry_url)
+    try:
+        with transaction(engine) as db:
+            device = db.get(Device, (venue_id, device_id))
+            assert device is not None
+            access.revoke_device(db, device)
+    finally:
+        engine.dispose()
