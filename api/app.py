@@ -1,23 +1,31 @@
-"""The FastAPI application. The lifespan owns the long-lived clients; routes stay thin."""
+"""The FastAPI application. The lifespan owns the long-lived clients; routes stay thin.
+
+Every route but `/health`, `/metrics` and the documents needs an API key; what a key may see
+is decided in `registry.access` and enforced by the dependencies in `api.deps`.
+"""
 
 from __future__ import annotations
 
 import socket
-import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import Depends, FastAPI, Path, Request
+from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from starlette.routing import BaseRoute
 
-from api import problems
-from edge.wire import ID_PATTERN
-from ingest import lineproto
+from api import metrics, problems
+from api.deps import InfluxDep, SettingsDep
+from api.routes import beers, devices, people, taps, venues
 from ingest.influx import InfluxError, InfluxQL
-from ingest.quality import Check
+from registry.access import AccessError
+from registry.db import open_registry, session_factory
 from stack.settings import Settings
 
 
@@ -29,34 +37,6 @@ class ServiceCheck(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     checks: dict[str, ServiceCheck]
-
-
-class TapState(BaseModel):
-    tap: str
-    temperature_c: float | None = None
-    temperature_at_ms: int | None = None
-    last_pour_ml: float | None = None
-    last_pour_at_ms: int | None = None
-    warm_beer: str = "ok"
-    warm_beer_since_ms: int | None = None
-
-
-class VenueState(BaseModel):
-    venue: str
-    taps: list[TapState]
-
-
-def _influx(request: Request) -> InfluxQL:
-    return request.app.state.influx  # type: ignore[no-any-return]
-
-
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
-
-
-InfluxDep = Annotated[InfluxQL, Depends(_influx)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
-VenueId = Annotated[str, Path(pattern=ID_PATTERN, description="venue id")]
 
 
 def _broker_check(settings: Settings) -> ServiceCheck:
@@ -76,54 +56,26 @@ def _influx_check(influx: InfluxQL) -> ServiceCheck:
         return ServiceCheck(ok=False, detail=str(exc))
 
 
-def _database_check(settings: Settings) -> ServiceCheck:
-    path = settings.deadletter_path
+def _registry_check(engine: Engine) -> ServiceCheck:
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=1) as db:
-            db.execute("SELECT 1")
-        return ServiceCheck(ok=True, detail=f"{path} readable")
-    except sqlite3.Error as exc:
-        return ServiceCheck(ok=False, detail=f"{path}: {exc}")
-
-
-def _venue_state(influx: InfluxQL, venue: str) -> VenueState | None:
-    where = f"WHERE \"venue\" = '{venue}'"  # venue matched ID_PATTERN: nothing to escape
-    taps: dict[str, TapState] = {}
-
-    def tap(series: dict) -> TapState:
-        name = series["tags"]["tap"]
-        return taps.setdefault(name, TapState(tap=name))
-
-    for s in influx.query(
-        f'SELECT last("c") FROM "{lineproto.TEMPERATURE}" {where} GROUP BY "tap"'
-    ):
-        ts, c = s["values"][0]
-        state = tap(s)
-        state.temperature_c, state.temperature_at_ms = c, ts
-    for s in influx.query(f'SELECT last("ml") FROM "{lineproto.POUR}" {where} GROUP BY "tap"'):
-        ts, ml = s["values"][0]
-        state = tap(s)
-        state.last_pour_ml, state.last_pour_at_ms = ml, ts
-    q = (
-        f'SELECT last("level") FROM "{lineproto.QUALITY}" {where} '
-        f'AND "check" = \'{Check.WARM_BEER}\' GROUP BY "tap"'
-    )
-    for s in influx.query(q):
-        ts, level = s["values"][0]
-        state = tap(s)
-        state.warm_beer, state.warm_beer_since_ms = level, ts
-    if not taps:
-        return None
-    return VenueState(venue=venue, taps=sorted(taps.values(), key=lambda t: t.tap))
+        with engine.connect() as db:
+            db.execute(text("SELECT 1"))
+        return ServiceCheck(ok=True, detail="answers queries")
+    except SQLAlchemyError as exc:
+        return ServiceCheck(ok=False, detail=str(exc).splitlines()[0])
 
 
 def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = open_registry(settings.registry_url)
         app.state.settings = settings
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
         app.state.influx = InfluxQL(settings.influx)
         yield
         app.state.influx.close()
+        engine.dispose()
 
     app = FastAPI(
         title="Tapsense",
@@ -133,31 +85,41 @@ def create_app(settings: Settings) -> FastAPI:
     )
     problems.install(app)
 
-    @app.get("/health", response_model=Health, responses={503: {"model": Health}})
-    async def health(settings: SettingsDep, influx: InfluxDep) -> JSONResponse:
-        """Whether the broker, InfluxDB and the service database are reachable."""
+    @app.exception_handler(AccessError)
+    async def access_problem(_request: Request, exc: AccessError) -> JSONResponse:
+        return problems.problem(exc.status, type(exc).__name__, str(exc))
+
+    @app.exception_handler(IntegrityError)
+    async def integrity_problem(_request: Request, exc: IntegrityError) -> JSONResponse:
+        # Two requests raced for the same id, or a row is still referenced.
+        return problems.problem(409, "Conflict", str(exc.orig).splitlines()[0])
+
+    metrics.install(app)
+
+    @app.get("/health", response_model=Health, responses={503: {"model": Health}},
+             tags=["service"])  # fmt: skip
+    async def health(request: Request, settings: SettingsDep, influx: InfluxDep) -> JSONResponse:
+        """Whether the broker, InfluxDB and the registry are reachable."""
         checks = {
             "broker": await run_in_threadpool(_broker_check, settings),
             "influxdb": await run_in_threadpool(_influx_check, influx),
-            "database": await run_in_threadpool(_database_check, settings),
+            "registry": await run_in_threadpool(_registry_check, request.app.state.engine),
         }
         ok = all(c.ok for c in checks.values())
         body = Health(status="ok" if ok else "degraded", checks=checks)
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
-    @app.get(
-        "/venues/{venue}/taps",
-        response_model=VenueState,
-        responses=problems.PROBLEM_RESPONSES,
-    )
-    async def venue_taps(venue: VenueId, influx: InfluxDep) -> VenueState | JSONResponse:
-        """Live state of a venue's taps: latest temperature, latest pour, warm-beer level."""
-        try:
-            state = await run_in_threadpool(_venue_state, influx, venue)
-        except InfluxError as exc:
-            return problems.problem(503, "InfluxDB unavailable", str(exc))
-        if state is None:
-            return problems.problem(404, "Not Found", f"no readings from venue {venue!r}")
-        return state
-
+    for module in (people, beers, venues, taps, devices):
+        app.include_router(module.router)
     return app
+
+
+def route_table(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
+    """Every API route, those of included routers too (FastAPI 0.12x+ keeps included routers
+    as one entry each instead of copying their routes into the app's list)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            yield from route_table(included.routes)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -19,10 +21,19 @@ class Problem(BaseModel):
     errors: list[dict[str, object]] | None = None
 
 
-def problem(status: int, title: str, detail: str | None = None, **extra: object) -> JSONResponse:
+def problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    headers: Mapping[str, str] | None = None,
+    **extra: object,
+) -> JSONResponse:
     body = Problem(title=title, status=status, detail=detail, **extra)  # type: ignore[arg-type]
     return JSONResponse(
-        body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_JSON
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
     )
 
 
@@ -31,7 +42,9 @@ def install(app: FastAPI) -> None:
     async def http_problem(_request: Request, exc: HTTPException) -> JSONResponse:
         from http import HTTPStatus
 
-        return problem(exc.status_code, HTTPStatus(exc.status_code).phrase, str(exc.detail))
+        return problem(
+            exc.status_code, HTTPStatus(exc.status_code).phrase, str(exc.detail), exc.headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_problem(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -45,7 +58,10 @@ def install(app: FastAPI) -> None:
 PROBLEM_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": text}
     for code, text in (
-        (404, "Not found"),
+        (401, "No API key, or not a valid one"),
+        (403, "The key's role may not do this"),
+        (404, "Not found, or not the caller's to see"),
+        (409, "Conflicts with what exists"),
         (422, "Invalid request"),
         (503, "A backing service is unavailable"),
     )

@@ -31,6 +31,12 @@ class AccessError(Exception):
     status = 400
 
 
+class Invalid(AccessError):
+    """Well-formed, but not possible in the registry as it is."""
+
+    status = 422
+
+
 class NotFound(AccessError):
     status = 404
 
@@ -41,6 +47,12 @@ class Forbidden(AccessError):
 
 class Conflict(AccessError):
     status = 409
+
+
+class Unavailable(AccessError):
+    """A backing service (InfluxDB) did not answer."""
+
+    status = 503
 
 
 @dataclass(frozen=True, slots=True)

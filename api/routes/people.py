@@ -1,0 +1,80 @@
+"""Who is calling, users and their API keys."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from sqlalchemy import select
+
+from api.deps import Caller, Db, Operator, PagingDep, Person, VisibleKey, VisibleUser, page
+from api.problems import PROBLEM_RESPONSES
+from api.schemas import KeyIn, KeyOut, Me, NewKey, Page, UserIn, UserOut
+from registry import access
+from registry.access import Role
+from registry.models import ApiKey, User
+
+router = APIRouter(responses=PROBLEM_RESPONSES)
+
+
+@router.get("/me", response_model=Me, tags=["people"])
+def me(who: Caller) -> Me:
+    """The role and scope of the key in use."""
+    return Me(
+        role=who.role.value, organisation_id=who.organisation_id, user_id=who.user_id,
+        venue_id=who.venue_id, device_id=who.device_id,
+    )  # fmt: skip
+
+
+@router.get("/users", response_model=Page[UserOut], tags=["people"])
+def list_users(db: Db, who: Person, paging: PagingDep) -> Page[UserOut]:
+    """Operators see their organisation's users; owners see themselves."""
+    return page(
+        db, select(User).where(access.users_visible(who)).order_by(User.id), paging, UserOut
+    )
+
+
+@router.post("/users", response_model=UserOut, status_code=201, tags=["people"])
+def create_user(db: Db, who: Operator, body: UserIn) -> UserOut:
+    """A new operator or venue owner in the caller's organisation (operators only)."""
+    user = access.create_user(db, who.organisation_id, body.email, body.name, Role(body.role))
+    db.commit()
+    return UserOut.model_validate(user)
+
+
+@router.get("/users/{user_id}", response_model=UserOut, tags=["people"])
+def get_user(user: VisibleUser) -> UserOut:
+    return UserOut.model_validate(user)
+
+
+@router.delete("/users/{user_id}", status_code=204, tags=["people"])
+def disable_user(db: Db, who: Operator, user: VisibleUser) -> Response:
+    """Disables the user and revokes their keys (operators only)."""
+    at = access.now_ms()
+    user.disabled_ms = user.disabled_ms or at
+    for key in db.scalars(select(ApiKey).where(ApiKey.user_id == user.id)):
+        key.revoked_ms = key.revoked_ms or at
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.get("/users/{user_id}/keys", response_model=Page[KeyOut], tags=["people"])
+def list_keys(db: Db, user: VisibleUser, paging: PagingDep) -> Page[KeyOut]:
+    """A user's API keys, without their secrets."""
+    statement = select(ApiKey).where(ApiKey.user_id == user.id).order_by(ApiKey.created_ms)
+    return page(db, statement, paging, KeyOut)
+
+
+@router.post("/users/{user_id}/keys", response_model=NewKey, status_code=201, tags=["people"])
+def create_key(db: Db, user: VisibleUser, body: KeyIn) -> NewKey:
+    """A new API key for the user; the answer holds the key itself, shown this once."""
+    if user.disabled_ms is not None:
+        raise access.Conflict(f"user {user.id} is disabled")
+    key, token = access.create_key(db, body.name, user_id=user.id)
+    db.commit()
+    return NewKey(**KeyOut.model_validate(key).model_dump(), token=token)
+
+
+@router.delete("/keys/{key_id}", status_code=204, tags=["people"])
+def revoke_key(db: Db, key: VisibleKey) -> Response:
+    key.revoked_ms = key.revoked_ms or access.now_ms()
+    db.commit()
+    return Response(status_code=204)

@@ -1,0 +1,115 @@
+"""A venue's taps, the kegs put on them and the cleanings of their lines."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from sqlalchemy import select
+
+from api.deps import Db, PagingDep, Person, VisibleTap, VisibleVenue, page
+from api.problems import PROBLEM_RESPONSES
+from api.schemas import (
+    CleaningIn,
+    CleaningOut,
+    KegChangeIn,
+    KegChangeOut,
+    Page,
+    TapIn,
+    TapOut,
+    TapPatch,
+)
+from registry import access
+from registry.models import Beer, KegChange, LineCleaning, Tap, Venue
+
+router = APIRouter(prefix="/venues/{venue}/taps", tags=["taps"], responses=PROBLEM_RESPONSES)
+
+
+def _check_beer(db: Db, venue: Venue, beer_id: int | None) -> None:
+    if beer_id is None:
+        return
+    beer = db.get(Beer, beer_id)
+    if beer is None or beer.organisation_id != venue.organisation_id:
+        raise access.Invalid(f"beer {beer_id} is not one of this organisation's beers")
+
+
+@router.get("", response_model=Page[TapOut])
+def list_taps(db: Db, venue: VisibleVenue, paging: PagingDep) -> Page[TapOut]:
+    return page(db, select(Tap).where(Tap.venue_id == venue.id).order_by(Tap.id), paging, TapOut)
+
+
+@router.post("", response_model=TapOut, status_code=201)
+def create_tap(db: Db, who: Person, venue: VisibleVenue, body: TapIn) -> TapOut:
+    """The id is the `tap` its readings carry and cannot change."""
+    if db.get(Tap, (venue.id, body.id)) is not None:
+        raise access.Conflict(f"tap {body.id!r} of venue {venue.id!r} exists")
+    _check_beer(db, venue, body.beer_id)
+    tap = Tap(venue_id=venue.id, created_ms=access.now_ms(), **body.model_dump())
+    db.add(tap)
+    db.commit()
+    return TapOut.model_validate(tap)
+
+
+@router.get("/{tap}", response_model=TapOut)
+def get_tap(tap: VisibleTap) -> TapOut:
+    return TapOut.model_validate(tap)
+
+
+@router.patch("/{tap}", response_model=TapOut)
+def update_tap(db: Db, venue: VisibleVenue, tap: VisibleTap, body: TapPatch) -> TapOut:
+    changes = body.model_dump(exclude_unset=True)
+    if "keg_l" in changes and changes["keg_l"] is None:
+        raise access.Invalid("keg_l cannot be null")
+    _check_beer(db, venue, changes.get("beer_id"))
+    for field, value in changes.items():
+        setattr(tap, field, value)
+    db.commit()
+    return TapOut.model_validate(tap)
+
+
+@router.delete("/{tap}", status_code=204)
+def delete_tap(db: Db, tap: VisibleTap) -> Response:
+    db.delete(tap)
+    db.commit()
+    return Response(status_code=204)
+
+
+@router.get("/{tap}/kegs", response_model=Page[KegChangeOut])
+def list_keg_changes(db: Db, tap: VisibleTap, paging: PagingDep) -> Page[KegChangeOut]:
+    statement = (
+        select(KegChange)
+        .where(KegChange.venue_id == tap.venue_id, KegChange.tap_id == tap.id)
+        .order_by(KegChange.at_ms.desc(), KegChange.id.desc())
+    )
+    return page(db, statement, paging, KegChangeOut)
+
+
+@router.post("/{tap}/kegs", response_model=KegChangeOut, status_code=201)
+def change_keg(db: Db, venue: VisibleVenue, tap: VisibleTap, body: KegChangeIn) -> KegChangeOut:
+    """A full keg went on: the keg check counts from zero, with this keg's size and beer."""
+    _check_beer(db, venue, body.beer_id)
+    beer_id = body.beer_id if body.beer_id is not None else tap.beer_id
+    change = KegChange(venue_id=tap.venue_id, tap_id=tap.id, keg_l=body.keg_l, beer_id=beer_id,
+                       at_ms=body.at_ms or access.now_ms())  # fmt: skip
+    tap.keg_l, tap.beer_id = body.keg_l, beer_id
+    db.add(change)
+    db.commit()
+    return KegChangeOut.model_validate(change)
+
+
+@router.get("/{tap}/cleanings", response_model=Page[CleaningOut])
+def list_cleanings(db: Db, tap: VisibleTap, paging: PagingDep) -> Page[CleaningOut]:
+    statement = (
+        select(LineCleaning)
+        .where(LineCleaning.venue_id == tap.venue_id, LineCleaning.tap_id == tap.id)
+        .order_by(LineCleaning.at_ms.desc(), LineCleaning.id.desc())
+    )
+    return page(db, statement, paging, CleaningOut)
+
+
+@router.post("/{tap}/cleanings", response_model=CleaningOut, status_code=201)
+def record_cleaning(db: Db, tap: VisibleTap, body: CleaningIn) -> CleaningOut:
+    """The line was cleaned: an overdue-cleaning warning clears, the count starts again."""
+    cleaning = LineCleaning(venue_id=tap.venue_id, tap_id=tap.id,
+                            at_ms=body.at_ms or access.now_ms())  # fmt: skip
+    db.add(cleaning)
+    db.commit()
+    return CleaningOut.model_validate(cleaning)

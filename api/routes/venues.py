@@ -1,0 +1,101 @@
+"""Venues: the registry's rows and their live tap state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import delete, select
+
+from api.deps import Db, InfluxDep, Operator, PagingDep, Person, SettingsDep, VisibleVenue, page
+from api.live import VenueState, venue_state
+from api.problems import PROBLEM_RESPONSES
+from api.schemas import Page, RowId, Text, VenueIn, VenueOut, VenuePatch
+from ingest.influx import InfluxError
+from registry import access
+from registry.access import Role
+from registry.broker import sync_broker
+from registry.models import ApiKey, User, Venue
+
+router = APIRouter(prefix="/venues", tags=["venues"], responses=PROBLEM_RESPONSES)
+
+_NOT_NULL = ("name", "latitude", "longitude", "region", "timezone")
+
+
+@router.get("", response_model=Page[VenueOut])
+def list_venues(
+    db: Db,
+    who: Person,
+    paging: PagingDep,
+    region: Annotated[Text | None, Query()] = None,
+    owner_id: Annotated[RowId | None, Query()] = None,
+) -> Page[VenueOut]:
+    """The venues the caller may see, filtered by region or owner."""
+    statement = select(Venue).where(access.venues_visible(who))
+    if region is not None:
+        statement = statement.where(Venue.region == region)
+    if owner_id is not None:
+        statement = statement.where(Venue.owner_id == owner_id)
+    return page(db, statement.order_by(Venue.id), paging, VenueOut)
+
+
+def _check_owner(db: Db, who: access.Principal, owner_id: int | None) -> None:
+    if owner_id is None:
+        return
+    owner = db.get(User, owner_id)
+    if owner is None or owner.organisation_id != who.organisation_id or owner.role != Role.OWNER:
+        raise access.Invalid(f"user {owner_id} is not an owner in this organisation")
+
+
+@router.post("", response_model=VenueOut, status_code=201)
+def create_venue(db: Db, who: Operator, body: VenueIn) -> VenueOut:
+    """Operators only. The id is the venue's MQTT topic segment and cannot change."""
+    if db.get(Venue, body.id) is not None:
+        raise access.Conflict(f"venue {body.id!r} exists")
+    _check_owner(db, who, body.owner_id)
+    venue = Venue(organisation_id=who.organisation_id, created_ms=access.now_ms(),
+                  **body.model_dump())  # fmt: skip
+    db.add(venue)
+    db.commit()
+    return VenueOut.model_validate(venue)
+
+
+@router.get("/{venue}", response_model=VenueOut)
+def get_venue(venue: VisibleVenue) -> VenueOut:
+    return VenueOut.model_validate(venue)
+
+
+@router.patch("/{venue}", response_model=VenueOut)
+def update_venue(db: Db, who: Person, venue: VisibleVenue, body: VenuePatch) -> VenueOut:
+    """Operators, and the venue's owner (who cannot hand it to someone else)."""
+    changes = body.model_dump(exclude_unset=True)
+    if "owner_id" in changes:
+        access.require(who, Role.OPERATOR)
+        _check_owner(db, who, changes["owner_id"])
+    for field in _NOT_NULL:
+        if field in changes and changes[field] is None:
+            raise access.Invalid(f"{field} cannot be null")
+    for field, value in changes.items():
+        setattr(venue, field, value)
+    db.commit()
+    return VenueOut.model_validate(venue)
+
+
+@router.delete("/{venue}", status_code=204)
+def delete_venue(db: Db, who: Operator, settings: SettingsDep, venue: VisibleVenue) -> Response:
+    """Operators only: the venue, its taps and devices go; its devices are refused from now."""
+    db.execute(delete(ApiKey).where(ApiKey.venue_id == venue.id))
+    db.delete(venue)  # the database cascades to taps, devices and their logins
+    db.commit()
+    sync_broker(db.get_bind(), settings.mqtt.auth_dir)  # type: ignore[arg-type]
+    return Response(status_code=204)
+
+
+@router.get("/{venue}/live", response_model=VenueState)
+async def live(venue: VisibleVenue, influx: InfluxDep) -> VenueState:
+    """Latest temperature, latest pour and warm-beer level of each tap that has reported."""
+    try:
+        return await run_in_threadpool(venue_state, influx, venue.id)
+    except InfluxError as exc:
+        raise access.Unavailable(f"InfluxDB: {exc}") from exc

@@ -1,0 +1,97 @@
+"""The API under a real uvicorn on a free port, and a registry of two tenants to call it with."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import httpx
+import uvicorn
+
+from api.app import create_app
+from registry import access
+from registry.access import Role
+from registry.db import engine_for, transaction
+from registry.models import Beer, KegChange, LineCleaning, Tap, Venue
+from stack.services import free_port
+from stack.settings import ApiSettings, Settings
+
+
+@contextmanager
+def serving(settings: Settings) -> Iterator[httpx.Client]:
+    settings = settings.model_copy(update={"api": ApiSettings(port=free_port())})
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=settings.api.port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive(), "the API did not start"
+        time.sleep(0.02)
+    with httpx.Client(base_url=f"http://127.0.0.1:{settings.api.port}", timeout=30) as client:
+        yield client
+    server.should_exit = True
+    thread.join(10)
+
+
+@dataclass
+class Tenant:
+    """One venue's worth of registry rows and the keys that may or may not see them."""
+
+    organisation_id: int
+    venue: str
+    tap: str
+    device: str
+    beer_id: int
+    owner_id: int
+    owner_key: str
+    owner_key_id: str
+    operator_key: str
+    ids: dict[str, str] = field(default_factory=dict)  # path parameter -> value
+
+
+def make_tenant(settings: Settings, org_name: str, venue: str, operator_key: str | None = None,
+                organisation_id: int | None = None) -> Tenant:  # fmt: skip
+    """A venue with a tap, a beer, a device, a keg change and a cleaning, and its owner.
+    With `organisation_id`, a second venue of that organisation (another owner)."""
+    engine = engine_for(settings.registry_url)
+    with transaction(engine) as db:
+        if organisation_id is None:
+            organisation_id = access.create_organisation(db, org_name).id
+            operator = access.create_user(db, organisation_id, f"op@{venue}.test", "Op",
+                                          Role.OPERATOR)  # fmt: skip
+            operator_key = access.create_key(db, "ops", user_id=operator.id)[1]
+        owner = access.create_user(db, organisation_id, f"owner@{venue}.test", "Owner", Role.OWNER)
+        key, owner_key = access.create_key(db, "owner", user_id=owner.id)
+        beer = Beer(organisation_id=organisation_id, name=f"{venue} pils", style="pils",
+                    serving_min_c=2, serving_max_c=6, created_ms=0)  # fmt: skip
+        db.add(beer)
+        db.flush()
+        db.add(Venue(id=venue, organisation_id=organisation_id, owner_id=owner.id, name=venue,
+                     latitude=52.0, longitude=5.0, region="Utrecht", timezone="Europe/Amsterdam",
+                     created_ms=0))  # fmt: skip
+        db.flush()
+        db.add(Tap(venue_id=venue, id="tap-01", beer_id=beer.id, keg_l=50, created_ms=0))
+        db.flush()
+        db.add(KegChange(venue_id=venue, tap_id="tap-01", keg_l=50, beer_id=beer.id, at_ms=1))
+        db.add(LineCleaning(venue_id=venue, tap_id="tap-01", at_ms=1))
+        venue_row = db.get(Venue, venue)
+        assert venue_row is not None
+        access.provision_device(db, venue_row, "edge-1")
+        beer_id, owner_id, key_id = beer.id, owner.id, key.id
+    engine.dispose()
+    assert operator_key is not None
+    tenant = Tenant(organisation_id, venue, "tap-01", "edge-1", beer_id, owner_id, owner_key,
+                    key_id, operator_key)  # fmt: skip
+    tenant.ids = {"venue": venue, "tap": "tap-01", "device": "edge-1", "beer_id": str(beer_id),
+                  "user_id": str(owner_id), "key_id": key_id}  # fmt: skip
+    return tenant
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
