@@ -171,8 +171,7 @@ def load(
     started = time.monotonic()
     with ProcessPoolExecutor(len(parts), mp_context=multiprocessing.get_context("fork")) as pool:
         futures = [
-            pool.submit(_load_part, settings, scenario, part, prefix, credentials)
-            for part in parts
+            pool.submit(_load_part, settings, scenario, part, prefix, credentials) for part in parts
         ]
         sent = sum(future.result() for future in futures)
     elapsed = time.monotonic() - started
