@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from stack import registry_cli
 from stack.settings import Settings
 
 _LOGGER = logging.getLogger("tapsense")
@@ -30,6 +31,7 @@ examples:
   tapsense simulate --venues 2 --fast-forward 3600 --truth truth.jsonl
                                         backfill an hour of 2 venues into a running stack
   tapsense deadletters --limit 20       what was refused lately, and why
+  tapsense registry --help              organisations, venues, taps, devices and keys
   TAPSENSE_MQTT__PORT=1883 tapsense ingest
                                         run only the ingest worker against another broker
 """
@@ -273,12 +275,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("config", help="print the settings in force (secrets left out)").set_defaults(
         run=cmd_config
     )
+    registry_cli.add_parser(sub)
     return parser
 
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Alembic says "Context impl SQLiteImpl" each time a service checks the registry's revision.
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:

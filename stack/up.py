@@ -3,6 +3,10 @@
 Mosquitto and InfluxDB run with generated configs and data under `home`; the ingest worker,
 the API and an optional simulated fleet run as `tapsense` subcommands, each logging to a file
 under `home/logs`. If any child exits on its own, the rest are stopped too.
+
+The broker is not anonymous: its users and ACL come from the registry (migrated first), the
+ingest worker logs in with a service password made afresh at each start, and the simulated
+fleet registers its venues and gets one device login per venue.
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from urllib.parse import urlsplit
 from ingest import lineproto
 from ingest.influx import InfluxError, InfluxQL
 from ingest.worker import READY_LINE
+from registry import access
+from registry.broker import write_auth_files
+from registry.db import RegistryError, engine_for, migrate, transaction
 from stack.services import (
     ManagedProcess,
     ServiceError,
@@ -43,6 +50,20 @@ def tapsense_process(
     return ManagedProcess(name, argv, logs / f"{name}.log", env=env)
 
 
+def broker_logins(settings: Settings, auth_dir: Path) -> dict[str, str]:
+    """Migrate the registry, give ingest a new broker password, write the broker's files;
+    the variables that log ingest in."""
+    migrate(settings.registry_url)
+    engine = engine_for(settings.registry_url)
+    try:
+        with transaction(engine) as db:
+            username, password = access.service_credential(db, "ingest")
+        write_auth_files(engine, auth_dir)
+    finally:
+        engine.dispose()
+    return {"TAPSENSE_MQTT__USERNAME": username, "TAPSENSE_MQTT__PASSWORD": password}
+
+
 def start_ingest(logs: Path, env: dict[str, str] | None = None) -> ManagedProcess:
     """Started and subscribed: from then on the broker keeps every message for it."""
     proc = tapsense_process(logs, "ingest", env=env)
@@ -65,17 +86,22 @@ def run_stack(settings: Settings, *, fleet_venues: int, taps: int, stop: threadi
     home = settings.home.resolve()
     # Children read the same settings, with `home` pinned so they agree whatever their cwd.
     os.environ["TAPSENSE_HOME"] = str(home)
+    auth_dir = settings.mqtt.auth_dir or home / "mosquitto-auth"
+    os.environ["TAPSENSE_MQTT__AUTH_DIR"] = str(auth_dir)
     influx_url = urlsplit(settings.influx.url)
     children: list[ManagedProcess] = []
     try:
         require_free("api", settings.api.host, settings.api.port)
-        children.append(start_mosquitto(home / "mosquitto", settings.mqtt.host, settings.mqtt.port))
+        ingest_login = broker_logins(settings, auth_dir)
+        children.append(
+            start_mosquitto(home / "mosquitto", settings.mqtt.host, settings.mqtt.port, auth_dir)
+        )
         host, port = influx_url.hostname or "127.0.0.1", influx_url.port or 8086
         children.append(
             start_influxdb(home / "influxdb", host, port, port + INFLUX_RPC_PORT_OFFSET)
         )
         logs = home / "logs"
-        children.append(start_ingest(logs))
+        children.append(start_ingest(logs, {**os.environ, **ingest_login}))
         api = tapsense_process(logs, "api")
         api.start(tcp_accepts(settings.api.host, settings.api.port))
         children.append(api)
@@ -85,7 +111,7 @@ def run_stack(settings: Settings, *, fleet_venues: int, taps: int, stop: threadi
             )
             fleet.start(lambda: True)
             children.append(fleet)
-    except ServiceError as exc:
+    except (ServiceError, RegistryError) as exc:
         _LOGGER.error("%s", exc)
         for child in reversed(children):
             child.stop()
@@ -99,7 +125,8 @@ def run_stack(settings: Settings, *, fleet_venues: int, taps: int, stop: threadi
     print(
         f"\nTapsense is up (data and logs under {home}):\n"
         f"  API             {url}/docs   health: {url}/health\n"
-        f"  live taps       {url}/venues/venue-001/taps\n"
+        f"  live taps       {url}/venues/venue-001/live (with an API key: "
+        "tapsense registry --help)\n"
         f"  MQTT broker     {settings.mqtt.host}:{settings.mqtt.port}\n"
         f"  InfluxDB        {settings.influx.url}  database {settings.influx.database!r}\n"
         f"  simulated fleet {fleet_venues} venues x {taps} taps"

@@ -7,42 +7,14 @@ from sqlalchemy import select
 
 from api.deps import Caller, Db, PagingDep, SettingsDep, VisibleDevice, VisibleVenue, page
 from api.problems import PROBLEM_RESPONSES
-from api.schemas import DeviceIn, DeviceOut, DeviceSelf, MqttLogin, Page, Provisioned
-from edge.wire import DOWNLINK_ROOT, DeviceTopic, TopicKind
+from api.provisioning import agent_config, mqtt_login
+from api.schemas import DeviceIn, DeviceOut, DeviceSelf, Page, Provisioned
 from registry import access
 from registry.access import Role
 from registry.broker import sync_broker
 from registry.models import Device
-from stack.settings import Settings
 
 router = APIRouter(tags=["devices"], responses=PROBLEM_RESPONSES)
-
-
-def _login(settings: Settings, device: Device, password: str | None = None) -> MqttLogin:
-    return MqttLogin(
-        host=settings.mqtt.host, port=settings.mqtt.port,
-        username=access.device_username(device.venue_id, device.id), password=password,
-        publish=[str(DeviceTopic(device.venue_id, device.id, kind)) for kind in TopicKind],
-        subscribe=[f"{DOWNLINK_ROOT}/{device.venue_id}/#"],
-    )  # fmt: skip
-
-
-def agent_config(login: MqttLogin, device: Device, tls: bool) -> str:
-    """The agent's config file: `[agent]` is `edge.agent.AgentConfig`, `[mqtt]` the settings'
-    `mqtt` section (both validate it when the agent starts)."""
-    return (
-        "# Tapsense edge agent: keep this file secret (it holds the broker password).\n"
-        "[agent]\n"
-        f'venue = "{device.venue_id}"\n'
-        f'device = "{device.id}"\n'
-        'spool_path = "/var/lib/tapsense/spool.sqlite"\n\n'
-        "[mqtt]\n"
-        f'host = "{login.host}"\n'
-        f"port = {login.port}\n"
-        f'username = "{login.username}"\n'
-        f'password = "{login.password}"\n'
-        f"tls = {'true' if tls else 'false'}\n"
-    )
 
 
 @router.get("/venues/{venue}/devices", response_model=Page[DeviceOut])
@@ -60,7 +32,7 @@ def provision_device(
     new = access.provision_device(db, venue, body.id, body.name or "")
     db.commit()
     sync_broker(db.get_bind(), settings.mqtt.auth_dir)  # type: ignore[arg-type]
-    login = _login(settings, new.device, new.mqtt_password)
+    login = mqtt_login(settings, new.device, new.mqtt_password)
     return Provisioned(
         device=DeviceOut.model_validate(new.device), mqtt=login, api_key=new.api_key,
         agent_config=agent_config(login, new.device, settings.mqtt.tls),
@@ -89,4 +61,4 @@ def device_self(db: Db, settings: SettingsDep, who: Caller) -> DeviceSelf:
     device = db.get(Device, (who.venue_id, who.device_id))
     if device is None:
         raise access.NotFound("this key's device is gone")
-    return DeviceSelf(device=DeviceOut.model_validate(device), mqtt=_login(settings, device))
+    return DeviceSelf(device=DeviceOut.model_validate(device), mqtt=mqtt_login(settings, device))
