@@ -1,0 +1,173 @@
+"""The real Mosquitto with users and ACL from the registry: a venue's device speaks only for its
+venue, a revoked device is refused and dropped, and a reload keeps everyone else's session."""
+
+from __future__ import annotations
+
+import queue
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from paho.mqtt.reasoncodes import ReasonCode
+
+from edge import mqtt
+from edge.wire import DOWNLINK_ROOT, DeviceTopic, Telemetry, Temperature, TopicKind, encode
+from registry import access
+from registry.broker import sync_broker
+from registry.db import engine_for, transaction
+from registry.models import Device, Venue
+from stack.services import free_port, start_mosquitto
+from stack.settings import MqttSettings, Settings
+from tests.conftest import Broker, IngestThread, end_session, make_settings
+from tests.factories import register_venue
+from tests.readback import stored_temperatures, wait_for
+
+T0 = 1_750_000_000_000
+
+
+@dataclass
+class Login:
+    username: str
+    password: str
+
+
+@pytest.fixture
+def secured(tmp_path: Path, influx: object) -> Iterator[tuple[Settings, dict[str, Login]]]:
+    """A broker of its own with auth; venues A and B with a device each; an ingest login."""
+    auth_dir = tmp_path / "auth"
+    port = free_port()
+    broker = Broker(start_mosquitto(tmp_path / "mosquitto", "127.0.0.1", port, auth_dir), port,
+                    tmp_path / "mosquitto")  # fmt: skip
+    settings = make_settings(tmp_path, broker, influx)  # type: ignore[arg-type]
+    settings = settings.model_copy(update={"mqtt": MqttSettings(port=port, auth_dir=auth_dir)})
+    for venue in ("venue-a", "venue-b"):
+        register_venue(settings, venue, devices=[])
+    logins = {}
+    engine = engine_for(settings.registry_url)
+    with transaction(engine) as db:
+        for venue_id in ("venue-a", "venue-b"):
+            venue = db.get(Venue, venue_id)
+            assert venue is not None
+            new = access.provision_device(db, venue, "edge-1")
+            logins[venue_id] = Login(new.mqtt_username, new.mqtt_password)
+        for service in ("ingest", "alerts"):
+            logins[service] = Login(*access.service_credential(db, service))
+    assert sync_broker(engine, auth_dir), "the broker was not told to reload"
+    engine.dispose()
+    ingest = logins["ingest"]
+    settings = settings.model_copy(update={"mqtt": settings.mqtt.model_copy(
+        update={"username": ingest.username, "password": ingest.password})})  # fmt: skip
+    yield settings, logins
+    broker.process.stop()
+
+
+class Client:
+    """A paho client that records what the broker says to it."""
+
+    def __init__(self, settings: Settings, login: Login | None) -> None:
+        self.connack: queue.SimpleQueue[ReasonCode] = queue.SimpleQueue()
+        self.pubacks: dict[int, ReasonCode] = {}
+        self.subacks: queue.SimpleQueue[list[ReasonCode]] = queue.SimpleQueue()
+        self.disconnected = threading.Event()
+        m = settings.mqtt
+        as_user = m.model_copy(update={"username": login.username if login else None,
+                                       "password": login.password if login else None})  # fmt: skip
+        self.client = mqtt.new_client(f"t-{uuid.uuid4().hex[:8]}", as_user)
+        self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connack.put(rc)
+        self.client.on_publish = lambda _c, _u, mid, rc, _p: self.pubacks.__setitem__(mid, rc)
+        self.client.on_subscribe = lambda _c, _u, _m, rcs, _p: self.subacks.put(rcs)
+        self.client.on_disconnect = lambda *_a: self.disconnected.set()
+        self.client.connect(m.host, m.port)
+        self.client.loop_start()
+        self.code = self.connack.get(timeout=10)
+
+    def publish(self, topic: str, payload: bytes) -> ReasonCode:
+        info = self.client.publish(topic, payload, qos=1)
+        info.wait_for_publish(10)
+        assert wait_for(lambda: info.mid in self.pubacks, timeout_s=10)
+        return self.pubacks[info.mid]
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def reading(seq: int, ts: int) -> bytes:
+    return encode(Telemetry(v=1, seq=seq, temps=[Temperature(tap="tap-01", ts=ts, c=4.0)]))
+
+
+def test_a_device_publishes_only_under_its_own_venue(secured: tuple) -> None:
+    settings, logins = secured
+    topic_a = str(DeviceTopic("venue-a", "edge-1", TopicKind.TELEMETRY))
+    topic_b = str(DeviceTopic("venue-b", "edge-1", TopicKind.TELEMETRY))
+    with IngestThread(settings) as ingest:
+        device_a = Client(settings, logins["venue-a"])
+        assert not device_a.code.is_failure
+        assert not device_a.publish(topic_a, reading(1, T0)).is_failure
+        refused = device_a.publish(topic_b, reading(2, T0 + 1000))
+        assert refused.getName() == "Not authorized"
+        device_a.close()
+        # After A's forgery, a reading of B's own: once it is stored, the forgery would be too.
+        device_b = Client(settings, logins["venue-b"])
+        assert not device_b.publish(topic_b, reading(3, T0 + 2000)).is_failure
+        device_b.close()
+        assert wait_for(lambda: len(stored_temperatures(settings)) == 2)
+        assert sorted(stored_temperatures(settings)) == [
+            ("venue-a", "tap-01", T0, 4.0),
+            ("venue-b", "tap-01", T0 + 2000, 4.0),
+        ]
+        assert ingest.deadletters().count() == 0  # the forgery never reached ingest
+    end_session(settings)
+
+
+def test_a_device_hears_only_its_own_venues_downlink(secured: tuple) -> None:
+    """Mosquitto grants the subscription, then delivers only what the ACL lets it read."""
+    settings, logins = secured
+    heard: queue.SimpleQueue[str] = queue.SimpleQueue()
+    device_a = Client(settings, logins["venue-a"])
+    device_a.client.on_message = lambda _c, _u, message: heard.put(message.topic)
+    device_a.client.subscribe(f"{DOWNLINK_ROOT}/#", qos=1)
+    device_a.subacks.get(timeout=10)
+    alerts = Client(settings, logins["alerts"])
+    assert not alerts.publish(f"{DOWNLINK_ROOT}/venue-b/display", b"for B").is_failure
+    assert not alerts.publish(f"{DOWNLINK_ROOT}/venue-a/display", b"for A").is_failure
+    assert heard.get(timeout=10) == f"{DOWNLINK_ROOT}/venue-a/display"
+    assert heard.empty()
+    forged = device_a.publish(f"{DOWNLINK_ROOT}/venue-a/display", b"devices only listen")
+    assert forged.getName() == "Not authorized"
+    device_a.close()
+    alerts.close()
+
+
+def test_strangers_and_wrong_passwords_are_refused(secured: tuple) -> None:
+    settings, logins = secured
+    assert Client(settings, None).code.getName() == "Not authorized"
+    wrong = Login(logins["venue-a"].username, "guess")
+    assert Client(settings, wrong).code.getName() == "Not authorized"
+
+
+def test_a_revoked_device_is_dropped_and_refused_and_others_keep_their_session(
+    secured: tuple,
+) -> None:
+    settings, logins = secured
+    device_a = Client(settings, logins["venue-a"])
+    device_b = Client(settings, logins["venue-b"])
+    assert not device_a.code.is_failure and not device_b.code.is_failure
+    engine = engine_for(settings.registry_url)
+    with transaction(engine) as db:
+        device = db.get(Device, ("venue-a", "edge-1"))
+        access.revoke_device(db, device)
+    assert sync_broker(engine, settings.mqtt.auth_dir)
+    engine.dispose()
+
+    assert device_a.disconnected.wait(10), "the broker kept the revoked device connected"
+    again = Client(settings, logins["venue-a"])
+    assert again.code.is_failure
+    topic_b = str(DeviceTopic("venue-b", "edge-1", TopicKind.TELEMETRY))
+    assert not device_b.disconnected.is_set()
+    assert not device_b.publish(topic_b, reading(1, T0)).is_failure
+    for client in (device_a, device_b, again):
+        client.close()

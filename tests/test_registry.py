@@ -1,0 +1,149 @@
+"""The registry's schema and its migrations, and what ingest reads from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import text
+
+from ingest.quality import Check, Level, QualityCore
+from registry import access
+from registry.access import Role
+from registry.db import (
+    RegistryError,
+    alembic_config,
+    current_revision,
+    engine_for,
+    migrate,
+    open_registry,
+    transaction,
+)
+from registry.directory import TapConfig, load_directory, refusal, tap_events_since
+from registry.models import Base, Beer, Device, KegChange, LineCleaning, Tap, Venue
+from stack.settings import QualitySettings
+
+
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'registry.sqlite'}"
+
+
+def test_an_empty_database_upgrades_to_exactly_the_models(tmp_path: Path) -> None:
+    migrate(url(tmp_path))
+    engine = engine_for(url(tmp_path))
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    assert current_revision(engine) == "0002"
+
+
+def test_a_database_at_the_previous_revision_upgrades_and_keeps_its_rows(tmp_path: Path) -> None:
+    migrate(url(tmp_path), "0001")
+    engine = engine_for(url(tmp_path))
+    with pytest.raises(RegistryError, match=r"revision 0001.*tapsense registry migrate"):
+        open_registry(url(tmp_path))
+    with engine.begin() as db:  # rows as revision 0001 wrote them, without the ORM of today
+        db.execute(text("INSERT INTO organisations (id, name, created_ms) VALUES (1, 'Old', 0)"))
+        db.execute(text("INSERT INTO users (id, organisation_id, email, name, role, created_ms) "
+                        "VALUES (1, 1, 'o@x.test', 'O', 'operator', 0)"))  # fmt: skip
+        db.execute(text("INSERT INTO venues (id, organisation_id, name, latitude, longitude, "
+                        "region, timezone, created_ms) VALUES ('bar', 1, 'Bar', 52, 5, 'U', "
+                        "'Europe/Amsterdam', 0)"))  # fmt: skip
+        db.execute(text("INSERT INTO taps (venue_id, id, keg_l, created_ms) "
+                        "VALUES ('bar', 'tap-01', 30, 0)"))  # fmt: skip
+    with transaction(engine) as session:
+        # An API key made before the upgrade: the hash format did not change.
+        session.execute(text("INSERT INTO api_keys (id, secret_sha256, user_id, name, "
+                             "created_ms) VALUES ('0123456789ab', :h, 1, 'old', 0)"),
+                        {"h": __import__("hashlib").sha256(b"s" * 43).hexdigest()})  # fmt: skip
+
+    migrate(url(tmp_path))
+    engine = open_registry(url(tmp_path))
+    with transaction(engine) as db:
+        who = access.authenticate(db, "tsk_0123456789ab_" + "s" * 43)
+        assert who is not None and who.role is Role.OPERATOR
+        venue = db.get(Venue, "bar")
+        assert venue is not None and db.get(Tap, ("bar", "tap-01")) is not None
+        access.provision_device(db, venue, "edge-1")  # the new revision's tables work
+    assert load_directory(engine)["bar"].devices == frozenset({"edge-1"})
+
+
+def test_migrations_go_down_and_up_again(tmp_path: Path) -> None:
+    migrate(url(tmp_path))
+    command.downgrade(alembic_config(url(tmp_path)), "base")
+    assert current_revision(engine_for(url(tmp_path))) is None
+    migrate(url(tmp_path))
+    assert current_revision(engine_for(url(tmp_path))) == "0002"
+
+
+@pytest.fixture
+def registry(tmp_path: Path):  # type: ignore[no-untyped-def]
+    migrate(url(tmp_path))
+    engine = engine_for(url(tmp_path))
+    with transaction(engine) as db:
+        org = access.create_organisation(db, "Brewery")
+        dubbel = Beer(organisation_id=org.id, name="Dubbel", style="dubbel", serving_min_c=6,
+                      serving_max_c=10, created_ms=0)  # fmt: skip
+        db.add(dubbel)
+        db.add(Venue(id="bar", organisation_id=org.id, name="Bar", latitude=52, longitude=5,
+                     region="U", timezone="Europe/Amsterdam", line_cleaning_days=7,
+                     hours={"fri": "16:00-02:00"}, created_ms=0))  # fmt: skip
+        db.flush()
+        db.add_all([
+            Tap(venue_id="bar", id="dubbel", beer_id=dubbel.id, keg_l=20, created_ms=0),
+            Tap(venue_id="bar", id="cold", beer_id=dubbel.id, keg_l=50, warm_max_c=5,
+                created_ms=0),
+            Tap(venue_id="bar", id="plain", keg_l=50, created_ms=0),
+            Device(venue_id="bar", id="edge-1", name="e", created_ms=0),
+            Device(venue_id="bar", id="old", name="o", created_ms=0, revoked_ms=1),
+        ])  # fmt: skip
+    return engine
+
+
+def test_the_directory_holds_thresholds_from_beer_tap_and_venue(registry) -> None:  # type: ignore[no-untyped-def]
+    directory = load_directory(registry)
+    bar = directory["bar"]
+    assert (bar.timezone, bar.hours, bar.line_cleaning_days) == (
+        "Europe/Amsterdam", {"fri": "16:00-02:00"}, 7,
+    )  # fmt: skip
+    assert bar.taps["dubbel"] == TapConfig(keg_l=20, warm_max_c=10, foam_c=None)
+    assert bar.taps["cold"].warm_max_c == 5  # the tap's own limit beats the beer's
+    assert bar.taps["plain"] == TapConfig(keg_l=50)
+    assert refusal(directory, "bar", "edge-1") is None
+    assert refusal(directory, "bar", "old") == "device 'old' of venue 'bar' was revoked"
+    assert refusal(directory, "pub", "edge-1") == "venue 'pub' is not registered"
+
+
+def test_keg_changes_and_cleanings_reach_the_quality_core_once(registry) -> None:  # type: ignore[no-untyped-def]
+    quality = QualityCore(QualitySettings(line_cleaning_days=1), load_directory(registry))
+    with transaction(registry) as db:
+        db.add(LineCleaning(venue_id="bar", tap_id="dubbel", at_ms=1_750_000_000_000))
+        db.add(KegChange(venue_id="bar", tap_id="dubbel", keg_l=30, at_ms=1_750_000_000_001))
+    events = tap_events_since(registry, quality.applied_keg, quality.applied_cleaning)
+    assert [e.kind for e in events] == ["cleaning", "keg"]
+    assert quality.apply(events) == []  # nothing was overdue
+    assert (quality.applied_keg, quality.applied_cleaning) == (1, 1)
+    assert tap_events_since(registry, quality.applied_keg, quality.applied_cleaning) == []
+    i = quality.tap_index("bar", "dubbel")
+    assert quality.state["cleaned_at"][i] == 1_750_000_000_000
+    assert quality.state["keg_used_ml"][i] == 0
+
+
+def test_a_cleaning_clears_an_overdue_warning(registry) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    quality = QualityCore(QualitySettings(), load_directory(registry))
+    i = quality.tap_index("bar", "plain")
+    week = 7 * 86_400_000
+    t0 = 1_750_000_000_000
+    ts = np.array([t0, t0 + week + 60_000], np.int64)
+    events = quality.temperatures(np.array([i, i], np.int32), ts, np.array([4.0, 4.0]))
+    assert [(e.check, e.level) for e in events] == [(Check.LINE_CLEANING, Level.WARNING)]
+    with transaction(registry) as db:
+        db.add(LineCleaning(venue_id="bar", tap_id="plain", at_ms=t0 + week + 120_000))
+    cleared = quality.apply(tap_events_since(registry, 0, 0))
+    assert [(e.tap, e.check, e.level) for e in cleared] == [
+        ("plain", Check.LINE_CLEANING, Level.OK)
+    ]
