@@ -16,9 +16,10 @@ from edge.wire import ID_PATTERN, TS_MAX_MS, TS_MIN_MS
 from ingest.hours import HOURS_PATTERN
 from registry.access import Invalid
 
-Text = Annotated[
-    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
-]
+# No control characters (C0, DEL, C1); patterns avoid `\s`, which regex dialects disagree on.
+_PRINTABLE = r"[^\x00-\x1f\x7f-\x9f]"
+_WORD = r"[^@ \x00-\x1f\x7f-\x9f]"
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=f"^{_PRINTABLE}+$")]
 Id = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 TimeMs = Annotated[int, Field(ge=TS_MIN_MS, lt=TS_MAX_MS, description="ms since the epoch")]
@@ -27,9 +28,7 @@ Litres = Annotated[float, Field(gt=0, le=200)]
 Days = Annotated[float, Field(gt=0, le=365)]
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Hours = Annotated[str, StringConstraints(pattern=HOURS_PATTERN)]
-Email = Annotated[
-    str, StringConstraints(max_length=254, pattern=r"^[^@\s\x00-\x1f]+@[^@\s\x00-\x1f]+\.[^@\s]+$")
-]
+Email = Annotated[str, StringConstraints(max_length=254, pattern=f"^{_WORD}+@{_WORD}+\\.{_WORD}+$")]
 Role = Literal["operator", "owner"]
 
 T = TypeVar("T")
