@@ -239,23 +239,29 @@ class QualityCore:
             self.state["params"][i] = self._params_for(venue, tap)
 
     def apply(self, events: list[TapEvent]) -> list[QualityEvent]:
-        """Keg changes and line cleanings from the registry, in time order; the ok events."""
+        """Keg changes and line cleanings from the registry not applied yet, in time order;
+        the ok events of cleanings that cleared an overdue check."""
         changes = []
         for event in events:
-            if event.kind == "keg":
-                if event.id > self.applied_keg:
-                    self.keg_changed(event.venue, event.tap, event.keg_l)
-                    self.applied_keg = event.id
-            elif event.id > self.applied_cleaning:
+            if event.kind == "keg" and event.id > self.applied_keg:
+                self.keg_changed(event.venue, event.tap, event.keg_l)
+            elif event.kind == "cleaning" and event.id > self.applied_cleaning:
                 cleared = self.line_cleaned(event.venue, event.tap, event.at_ms)
                 if cleared is not None:
                     changes.append(cleared)
-                self.applied_cleaning = event.id
+        # Ids, not times, say what was applied: a change may be recorded after a later one.
+        for event in events:
+            if event.kind == "keg":
+                self.applied_keg = max(self.applied_keg, event.id)
+            else:
+                self.applied_cleaning = max(self.applied_cleaning, event.id)
         return changes
 
     def line_cleaned(self, venue: str, tap: str, ts: int) -> QualityEvent | None:
         """The tap's line was cleaned at `ts`; the ok event if it was overdue."""
         i = self.tap_index(venue, tap)
+        if self.state["cleaned_at"][i] != K.NO_TIME and ts <= self.state["cleaned_at"][i]:
+            return None  # an older cleaning recorded late changes nothing
         self.state["cleaned_at"][i] = ts
         if self.state["level"][i, K.LINE_CLEANING] == K.OK:
             return None

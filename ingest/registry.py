@@ -1,9 +1,10 @@
-"""Ingest's view of the registry: the directory, reloaded every `registry.refresh_s`.
+"""Ingest's view of the registry: the directory, re-read whenever the registry's generation
+(one row, bumped by every change ingest cares about) moves.
 
-A message from a venue or device the view does not know makes it reload first, so a venue
-registered a moment ago is not refused for the view being stale. To keep a flood of messages
-from unknown senders from turning into a flood of queries, each sender triggers at most one
-reload a second, and all of them together at most `EARLY_RELOADS_PER_S`.
+The worker looks at the generation every `registry.refresh_s`. A message from a venue or device
+the view does not know makes it look at once, so a venue registered a moment ago is not
+refused for the view being stale; a flood of messages from unknown senders costs at most
+`CHECKS_PER_S` one-row queries a second, not one per message.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ import time
 
 from sqlalchemy import Engine
 
+from registry.db import generation
 from registry.directory import Directory, TapEvent, load_directory, refusal, tap_events_since
 
 _LOGGER = logging.getLogger(__name__)
-EARLY_RELOADS_PER_S = 10
-_REFUSED_MEMORY = 10_000  # senders remembered; forgotten all at once beyond this
+CHECKS_PER_S = 100
 
 
 class RegistryView:
@@ -25,18 +26,25 @@ class RegistryView:
         self._engine = engine
         self._refresh_s = refresh_s
         self.directory: Directory = {}
-        self.loaded_at = 0.0
-        self._refused: dict[tuple[str, str], float] = {}
-        self._early: list[float] = []
-        self.reload()
+        self.generation = -1
+        self.checked_at = 0.0
+        self._checks: list[float] = []
+        self.refresh()
 
-    def reload(self) -> None:
+    def refresh(self) -> bool:
+        """Re-read the directory if the registry changed; whether it did."""
+        self.checked_at = time.monotonic()
+        current = generation(self._engine)
+        if current == self.generation:
+            return False
+        # Generation first: a change landing during the read shows as a newer one next time.
+        self.generation = current
         self.directory = load_directory(self._engine)
-        self.loaded_at = time.monotonic()
-        _LOGGER.debug("registry: %d venues", len(self.directory))
+        _LOGGER.info("registry generation %d: %d venues", current, len(self.directory))
+        return True
 
     def due(self) -> bool:
-        return time.monotonic() - self.loaded_at >= self._refresh_s
+        return time.monotonic() - self.checked_at >= self._refresh_s
 
     def refusal(self, venue: str, device: str) -> str | None:
         """Why a message from `venue`/`device` must be refused, if it must."""
@@ -44,15 +52,11 @@ class RegistryView:
         if reason is None:
             return None
         now = time.monotonic()
-        key = (venue, device)
-        self._early = [t for t in self._early if now - t < 1.0]
-        if now - self._refused.get(key, -1.0) >= 1.0 and len(self._early) < EARLY_RELOADS_PER_S:
-            self._early.append(now)
-            self.reload()
-            reason = refusal(self.directory, venue, device)
-        if len(self._refused) >= _REFUSED_MEMORY:
-            self._refused.clear()
-        self._refused[key] = now
+        self._checks = [t for t in self._checks if now - t < 1.0]
+        if len(self._checks) < CHECKS_PER_S:
+            self._checks.append(now)
+            if self.refresh():
+                reason = refusal(self.directory, venue, device)
         return reason
 
     def tap_events_since(self, keg_id: int, cleaning_id: int) -> list[TapEvent]:

@@ -164,7 +164,7 @@ class IngestWorker:
         self._client.loop_start()
         last_stats = last_snapshot = time.monotonic()
         every = self._settings.quality.snapshot_every_s
-        self._follow_registry()
+        self._follow_registry(force=True)
         try:
             while not stop.is_set():
                 batch = self._collect(stop)
@@ -185,9 +185,11 @@ class IngestWorker:
             self._client.loop_stop()
             self.log_stats()
 
-    def _follow_registry(self) -> None:
-        """New thresholds, keg changes and line cleanings from the registry."""
-        self._registry.reload()
+    def _follow_registry(self, *, force: bool = False) -> None:
+        """New thresholds, keg changes and line cleanings, if the registry changed."""
+        changed = self._registry.refresh()
+        if not (changed or force):
+            return
         self._quality.reconfigure(self._registry.directory)
         q = self._quality
         self._pending_events += q.apply(

@@ -12,8 +12,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from registry.models import DIRECTORY_MODELS, RegistryState
 
 _LOGGER = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -81,6 +84,19 @@ def open_registry(url: str) -> Engine:
     return engine
 
 
+@event.listens_for(Session, "before_flush")
+def _bump_generation(session: Session, _context: object, _instances: object) -> None:
+    """Every flush that adds, changes or deletes what ingest reads bumps the generation."""
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(row, DIRECTORY_MODELS) for row in changed):
+        session.execute(update(RegistryState).values(generation=RegistryState.generation + 1))
+
+
+def generation(engine: Engine) -> int:
+    with engine.connect() as db:
+        return db.scalar(select(RegistryState.generation)) or 0
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
@@ -94,6 +110,4 @@ def transaction(engine: Engine) -> Iterator[Session]:
 
 def _redacted(url: str) -> str:
     """The URL without its password, for logs and errors."""
-    from sqlalchemy.engine import make_url
-
     return make_url(url).render_as_string(hide_password=True)

@@ -184,3 +184,16 @@ class MqttCredential(Base):
             ondelete="CASCADE",
         ),
     )
+
+
+class RegistryState(Base):
+    """One row: `generation` grows with every change ingest cares about (`registry.db`), so
+    ingest can tell in one tiny query whether its directory is stale."""
+
+    __tablename__ = "registry_state"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    generation: Mapped[int]
+
+
+# Changes to these make ingest's directory stale.
+DIRECTORY_MODELS = (Venue, Tap, Beer, Device, KegChange, LineCleaning)

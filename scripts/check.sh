@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy edge ingest api stack simulators bench
+.venv/bin/mypy edge ingest api stack simulators bench registry tests

@@ -131,8 +131,9 @@ class RegistrySettings(_Section):
 
     # Any SQLAlchemy URL; unset: a SQLite file `registry.sqlite` under `home`.
     url: str | None = None
-    # How often ingest re-reads venues, thresholds, keg changes and cleanings.
-    refresh_s: float = Field(5.0, gt=0)
+    # How often ingest looks whether the registry changed (one tiny query), and if it did
+    # re-reads venues, thresholds, keg changes and cleanings.
+    refresh_s: float = Field(1.0, gt=0)
 
 
 class ApiSettings(_Section):

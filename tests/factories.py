@@ -9,8 +9,6 @@ from sqlalchemy import select
 from registry import access
 from registry.db import engine_for, transaction
 from registry.models import Device, Organisation, Tap, Venue
-from simulators import scenario as sc
-from simulators.provision import Credentials, provision
 from stack.settings import Settings
 
 ORGANISATION = "Test brewery"
@@ -42,14 +40,6 @@ def register_venue(
                 db.add(Tap(venue_id=venue_id, id=tap_id, keg_l=50.0, created_ms=0, **columns))
             for device_id in devices:
                 db.add(Device(venue_id=venue_id, id=device_id, name=device_id, created_ms=0))
-    finally:
-        engine.dispose()
-
-
-def register_scenario(settings: Settings, scenario: sc.Scenario) -> Credentials:
-    engine = engine_for(settings.registry_url)
-    try:
-        return provision(engine, scenario, settings.mqtt.auth_dir)
     finally:
         engine.dispose()
 

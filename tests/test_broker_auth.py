@@ -48,11 +48,11 @@ def secured(tmp_path: Path, influx: object) -> Iterator[tuple[Settings, dict[str
     logins = {}
     engine = engine_for(settings.registry_url)
     with transaction(engine) as db:
-        for venue_id in ("venue-a", "venue-b"):
-            venue = db.get(Venue, venue_id)
-            assert venue is not None
-            new = access.provision_device(db, venue, "edge-1")
-            logins[venue_id] = Login(new.mqtt_username, new.mqtt_password)
+        for name in ("venue-a", "venue-b"):
+            row = db.get(Venue, name)
+            assert row is not None
+            new = access.provision_device(db, row, "edge-1")
+            logins[name] = Login(new.mqtt_username, new.mqtt_password)
         for service in ("ingest", "alerts"):
             logins[service] = Login(*access.service_credential(db, service))
     assert sync_broker(engine, auth_dir), "the broker was not told to reload"
@@ -159,6 +159,7 @@ def test_a_revoked_device_is_dropped_and_refused_and_others_keep_their_session(
     engine = engine_for(settings.registry_url)
     with transaction(engine) as db:
         device = db.get(Device, ("venue-a", "edge-1"))
+        assert device is not None
         access.revoke_device(db, device)
     assert sync_broker(engine, settings.mqtt.auth_dir)
     engine.dispose()

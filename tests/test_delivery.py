@@ -13,10 +13,10 @@ import pytest
 
 from simulators import scenario as sc
 from simulators.fleet import Fleet, simple_scenario
+from simulators.run import register
 from simulators.scenario import Scenario
 from stack.settings import Settings, environment
 from tests.conftest import IngestThread
-from tests.factories import register_scenario
 from tests.readback import (
     assert_stored_once,
     sent_pours,
@@ -37,7 +37,7 @@ def scenario(venues: int, taps: int, seed: int, duration_s: int) -> Scenario:
 
 
 def run_fleet(settings: Settings, scenario: Scenario) -> Fleet:
-    credentials = register_scenario(settings, scenario)
+    credentials = register(settings, scenario)
     fleet = Fleet(scenario, settings.mqtt, settings.home / "spool", credentials=credentials)
     fleet.connect()
     fleet.fast_forward()
@@ -62,7 +62,7 @@ def test_spool_survives_an_agent_restart(
 ) -> None:
     """Readings sealed while the agent was never connected go out when it next runs."""
     short = scenario(1, 2, seed=3, duration_s=600)
-    register_scenario(settings, short)
+    register(settings, short)
     offline = Fleet(short, settings.mqtt, settings.home / "spool")
     offline.fast_forward()  # never connected: everything stays in the spool
     offline.close()

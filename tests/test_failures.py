@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from simulators.fleet import AgentTuning, Fleet, simple_scenario
+from simulators.run import register
 from simulators.scenario import Scenario
 from stack.settings import Settings, environment
 from stack.up import start_ingest
 from tests.conftest import Broker, IngestThread, end_session, make_settings, new_broker, new_influx
-from tests.factories import register_scenario
 from tests.readback import (
     assert_stored_once,
     stored_count,
@@ -41,7 +41,7 @@ class Stream:
     """A fleet publishing its spooled readings in a background thread."""
 
     def __init__(self, settings: Settings, duration_s: int) -> None:
-        register_scenario(settings, scenario(duration_s))
+        register(settings, scenario(duration_s))
         self.fleet = Fleet(scenario(duration_s), settings.mqtt, settings.home / "spool", THROTTLED)
         self.fleet.connect()
         self.fleet.fast_forward()
@@ -108,7 +108,7 @@ def test_broker_away_from_the_agents_their_spools_deliver_afterwards(
     settings = make_settings(tmp_path, own_broker, influx)  # type: ignore[arg-type]
     try:
         with IngestThread(settings):
-            register_scenario(settings, scenario(3600))
+            register(settings, scenario(3600))
             fleet = Fleet(scenario(3600), settings.mqtt, settings.home / "spool", THROTTLED)
             fleet.connect()
             fleet.advance_to(fleet.now_ms + 1800 * 1000)

@@ -4,6 +4,7 @@ and a restarted worker continues from its snapshot instead of starting blind."""
 from __future__ import annotations
 
 import queue
+import time
 import uuid
 
 import msgspec
@@ -21,6 +22,8 @@ from edge.wire import (
     encode,
 )
 from ingest.influx import InfluxQL
+from registry.db import engine_for, transaction
+from registry.models import LineCleaning
 from stack.settings import Settings
 from tests.conftest import IngestThread, end_session, publisher
 from tests.factories import register_venue
@@ -119,3 +122,32 @@ def test_a_pour_while_the_venue_is_closed_is_after_hours_flow(settings: Settings
     end_session(settings)
     [row] = [r for r in quality_rows(settings) if r[0] == "after_hours_flow"]
     assert row[1:] == [T0 + 5000, "warning", 120.0]
+
+
+def test_a_cleaning_recorded_in_the_registry_clears_the_overdue_warning(
+    settings: Settings,
+) -> None:
+    register_venue(settings, VENUE, taps={"tap-01": {}}, line_cleaning_days=0.0001)  # 8.64 s
+    settings = settings.model_copy(
+        update={"registry": settings.registry.model_copy(update={"refresh_s": 0.2})}
+    )
+    with IngestThread(settings):
+        client = publisher(settings)
+        client.publish(TOPIC, warm(1, range(0, 20, 10)), qos=1).wait_for_publish(10)
+        assert wait_for(
+            lambda: any(r[0] == "line_cleaning_overdue" for r in quality_rows(settings))
+        )
+        engine = engine_for(settings.registry_url)
+        with transaction(engine) as db:
+            db.add(LineCleaning(venue_id=VENUE, tap_id="tap-01", at_ms=T0 + 25_000))
+        engine.dispose()
+        time.sleep(0.5)  # the worker re-reads the registry every 0.2 s
+        client.publish(TOPIC, warm(2, range(30, 31)), qos=1).wait_for_publish(10)
+        client.disconnect()
+        assert wait_for(
+            lambda: (
+                [r[2] for r in quality_rows(settings) if r[0] == "line_cleaning_overdue"]
+                == ["warning", "ok"]
+            )
+        )
+    end_session(settings)

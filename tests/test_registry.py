@@ -8,9 +8,10 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from ingest.quality import Check, Level, QualityCore
+from ingest.registry import RegistryView
 from registry import access
 from registry.access import Role
 from registry.db import (
@@ -18,6 +19,8 @@ from registry.db import (
     alembic_config,
     current_revision,
     engine_for,
+    generation,
+    head_revision,
     migrate,
     open_registry,
     transaction,
@@ -36,13 +39,16 @@ def test_an_empty_database_upgrades_to_exactly_the_models(tmp_path: Path) -> Non
     engine = engine_for(url(tmp_path))
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == head_revision()
 
 
-def test_a_database_at_the_previous_revision_upgrades_and_keeps_its_rows(tmp_path: Path) -> None:
-    migrate(url(tmp_path), "0001")
+@pytest.mark.parametrize("revision", ["0001", "0002"])
+def test_a_database_at_an_earlier_revision_upgrades_and_keeps_its_rows(
+    tmp_path: Path, revision: str
+) -> None:
+    migrate(url(tmp_path), revision)
     engine = engine_for(url(tmp_path))
-    with pytest.raises(RegistryError, match=r"revision 0001.*tapsense registry migrate"):
+    with pytest.raises(RegistryError, match=rf"revision {revision}.*tapsense registry migrate"):
         open_registry(url(tmp_path))
     with engine.begin() as db:  # rows as revision 0001 wrote them, without the ORM of today
         db.execute(text("INSERT INTO organisations (id, name, created_ms) VALUES (1, 'Old', 0)"))
@@ -75,7 +81,7 @@ def test_migrations_go_down_and_up_again(tmp_path: Path) -> None:
     command.downgrade(alembic_config(url(tmp_path)), "base")
     assert current_revision(engine_for(url(tmp_path))) is None
     migrate(url(tmp_path))
-    assert current_revision(engine_for(url(tmp_path))) == "0002"
+    assert current_revision(engine_for(url(tmp_path))) == head_revision()
 
 
 @pytest.fixture
@@ -147,3 +153,43 @@ def test_a_cleaning_clears_an_overdue_warning(registry) -> None:  # type: ignore
     assert [(e.tap, e.check, e.level) for e in cleared] == [
         ("plain", Check.LINE_CLEANING, Level.OK)
     ]
+
+
+def test_ingest_sees_a_venue_registered_just_after_it_refused_it(registry) -> None:  # type: ignore[no-untyped-def]
+    """A retained status from an unknown venue, then the venue is registered, then its first
+    reading: the reading is taken, however soon it comes."""
+    view = RegistryView(registry, refresh_s=3600)
+    assert view.refusal("pub", "edge-1") == "venue 'pub' is not registered"
+    with transaction(registry) as db:
+        org_id = db.scalar(select(Venue.organisation_id).where(Venue.id == "bar"))
+        db.add(Venue(id="pub", organisation_id=org_id, name="Pub", latitude=52, longitude=5,
+                     region="U", timezone="UTC", created_ms=0))  # fmt: skip
+        db.flush()
+        db.add(Device(venue_id="pub", id="edge-1", name="e", created_ms=0))
+    assert view.refusal("pub", "edge-1") is None
+    assert not view.refresh()  # nothing changed since
+
+
+def test_every_change_ingest_reads_moves_the_generation(registry) -> None:  # type: ignore[no-untyped-def]
+    before = generation(registry)
+    with transaction(registry) as db:
+        tap = db.get(Tap, ("bar", "plain"))
+        assert tap is not None
+        tap.warm_max_c = 4.0
+    assert generation(registry) == before + 1
+    with transaction(registry) as db:
+        access.create_organisation(db, "Unrelated")  # not something ingest reads
+    assert generation(registry) == before + 1
+
+
+def test_a_cleaning_recorded_late_for_an_earlier_time_changes_nothing(registry) -> None:  # type: ignore[no-untyped-def]
+    quality = QualityCore(QualitySettings(), load_directory(registry))
+    t0 = 1_750_000_000_000
+    with transaction(registry) as db:
+        db.add(LineCleaning(venue_id="bar", tap_id="plain", at_ms=t0 + 1000))
+        db.flush()
+        db.add(LineCleaning(venue_id="bar", tap_id="plain", at_ms=t0))  # recorded second
+    quality.apply(tap_events_since(registry, 0, 0))
+    assert quality.state["cleaned_at"][quality.tap_index("bar", "plain")] == t0 + 1000
+    assert quality.applied_cleaning == 2
+    assert tap_events_since(registry, quality.applied_keg, quality.applied_cleaning) == []
