@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,7 +14,9 @@ from pathlib import Path
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
+from api.provisioning import agent_config, mqtt_login
 from edge import mqtt
+from edge.agent import AgentConfig
 from edge.wire import DOWNLINK_ROOT, DeviceTopic, Telemetry, Temperature, TopicKind, encode
 from registry import access
 from registry.broker import sync_broker
@@ -65,7 +68,7 @@ def secured(tmp_path: Path, influx: object) -> Iterator[tuple[Settings, dict[str
 
 
 class Client:
-    """A paho client that records what the broker says to it."""
+    """A paho client that records what the broker says to it; `login` None: the settings'."""
 
     def __init__(self, settings: Settings, login: Login | None) -> None:
         self.connack: queue.SimpleQueue[ReasonCode] = queue.SimpleQueue()
@@ -73,8 +76,8 @@ class Client:
         self.subacks: queue.SimpleQueue[list[ReasonCode]] = queue.SimpleQueue()
         self.disconnected = threading.Event()
         m = settings.mqtt
-        as_user = m.model_copy(update={"username": login.username if login else None,
-                                       "password": login.password if login else None})  # fmt: skip
+        as_user = m if login is None else m.model_copy(
+            update={"username": login.username, "password": login.password})  # fmt: skip
         self.client = mqtt.new_client(f"t-{uuid.uuid4().hex[:8]}", as_user)
         self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connack.put(rc)
         self.client.on_publish = lambda _c, _u, mid, rc, _p: self.pubacks.__setitem__(mid, rc)
@@ -144,7 +147,10 @@ def test_a_device_hears_only_its_own_venues_downlink(secured: tuple) -> None:
 
 def test_strangers_and_wrong_passwords_are_refused(secured: tuple) -> None:
     settings, logins = secured
-    assert Client(settings, None).code.getName() == "Not authorized"
+    nobody = settings.mqtt.model_copy(update={"username": None, "password": None})
+    assert Client(settings.model_copy(update={"mqtt": nobody}), None).code.getName() == (
+        "Not authorized"
+    )
     wrong = Login(logins["venue-a"].username, "guess")
     assert Client(settings, wrong).code.getName() == "Not authorized"
 
@@ -172,3 +178,24 @@ def test_a_revoked_device_is_dropped_and_refused_and_others_keep_their_session(
     assert not device_b.publish(topic_b, reading(1, T0)).is_failure
     for client in (device_a, device_b, again):
         client.close()
+
+
+def test_the_provisioned_agent_config_logs_the_device_in(secured: tuple, tmp_path: Path) -> None:
+    settings, _ = secured
+    engine = engine_for(settings.registry_url)
+    with transaction(engine) as db:
+        venue = db.get(Venue, "venue-a")
+        assert venue is not None
+        new = access.provision_device(db, venue, "edge-2")
+    assert sync_broker(engine, settings.mqtt.auth_dir)
+    engine.dispose()
+    text = agent_config(mqtt_login(settings, new.device, new.mqtt_password), new.device, False)
+    config = tomllib.loads(text)
+    agent = AgentConfig(**{**config["agent"], "spool_path": tmp_path / "spool.sqlite"})
+    mqtt_settings = MqttSettings(**config["mqtt"])
+    assert (agent.venue, agent.device) == ("venue-a", "edge-2")
+    device = Client(settings.model_copy(update={"mqtt": mqtt_settings}), None)
+    assert not device.code.is_failure
+    topic = str(DeviceTopic(agent.venue, agent.device, TopicKind.TELEMETRY))
+    assert not device.publish(topic, reading(1, T0)).is_failure
+    device.close()
