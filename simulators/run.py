@@ -82,7 +82,7 @@ def register(settings: Settings, scenario: sc.Scenario) -> Credentials:
     """The scenario's venues and devices in the registry; each device's broker login."""
     engine = open_registry(settings.registry_url)
     try:
-        return provision(engine, scenario, settings.mqtt.auth_dir)
+        return provision(engine, scenario, settings.broker_auth_dir)
     finally:
         engine.dispose()
 
@@ -168,6 +168,8 @@ def load(
         for i in range(0, venues, VENUES_PER_LOAD_PROCESS)
     ]
     credentials = register(settings, scenario)
+    # Registering a large fleet takes seconds: real time starts once it is done.
+    scenario = sc.shifted(scenario, datetime.now(UTC))
     started = time.monotonic()
     with ProcessPoolExecutor(len(parts), mp_context=multiprocessing.get_context("fork")) as pool:
         futures = [

@@ -132,10 +132,12 @@ def cmd_revoke(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_sync_broker(settings: Settings, _args: argparse.Namespace) -> None:
-    if settings.mqtt.auth_dir is None:
-        raise access.Invalid("mqtt.auth_dir is not set: the broker is not Tapsense's to manage")
+    if settings.broker_auth_dir is None:
+        raise access.Invalid(
+            "no managed broker: set mqtt.auth_dir, or run `tapsense up` with this home"
+        )
     _sync(settings)
-    print(f"broker users and ACL written to {settings.mqtt.auth_dir}")
+    print(f"broker users and ACL written to {settings.broker_auth_dir}")
 
 
 @contextmanager
@@ -151,7 +153,7 @@ def _session(settings: Settings) -> Iterator[Session]:
 def _sync(settings: Settings) -> None:
     engine = open_registry(settings.registry_url)
     try:
-        sync_broker(engine, settings.mqtt.auth_dir)
+        sync_broker(engine, settings.broker_auth_dir)
     finally:
         engine.dispose()
 

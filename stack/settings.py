@@ -27,6 +27,7 @@ from pydantic_settings import (
 
 CONFIG_ENV = "TAPSENSE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("tapsense.toml")
+DEFAULT_AUTH_DIR = "mosquitto-auth"  # under `home`, for the broker `tapsense up` runs
 
 
 class _Section(BaseModel):
@@ -157,6 +158,16 @@ class Settings(BaseSettings):
     quality: QualitySettings = QualitySettings()
     api: ApiSettings = ApiSettings()
     registry: RegistrySettings = RegistrySettings()
+
+    @property
+    def broker_auth_dir(self) -> Path | None:
+        """Where the managed broker's users and ACL live: `mqtt.auth_dir`, or the folder
+        `tapsense up` made under `home` (so `tapsense simulate` in another terminal reloads the
+        broker `up` runs); None when neither: a broker Tapsense does not manage."""
+        if self.mqtt.auth_dir is not None:
+            return self.mqtt.auth_dir
+        default = self.home / DEFAULT_AUTH_DIR
+        return default if default.is_dir() else None
 
     @property
     def registry_url(self) -> str:

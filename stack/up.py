@@ -33,7 +33,7 @@ from stack.services import (
     start_mosquitto,
     tcp_accepts,
 )
-from stack.settings import Settings
+from stack.settings import DEFAULT_AUTH_DIR, Settings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def run_stack(settings: Settings, *, fleet_venues: int, taps: int, stop: threadi
     home = settings.home.resolve()
     # Children read the same settings, with `home` pinned so they agree whatever their cwd.
     os.environ["TAPSENSE_HOME"] = str(home)
-    auth_dir = settings.mqtt.auth_dir or home / "mosquitto-auth"
+    auth_dir = settings.mqtt.auth_dir or home / DEFAULT_AUTH_DIR
     os.environ["TAPSENSE_MQTT__AUTH_DIR"] = str(auth_dir)
     influx_url = urlsplit(settings.influx.url)
     children: list[ManagedProcess] = []

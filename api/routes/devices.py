@@ -31,7 +31,7 @@ def provision_device(
     agent config: they are shown this once and stored only as hashes."""
     new = access.provision_device(db, venue, body.id, body.name or "")
     db.commit()
-    sync_broker(db.get_bind(), settings.mqtt.auth_dir)  # type: ignore[arg-type]
+    sync_broker(db.get_bind(), settings.broker_auth_dir)  # type: ignore[arg-type]
     login = mqtt_login(settings, new.device, new.mqtt_password)
     return Provisioned(
         device=DeviceOut.model_validate(new.device), mqtt=login, api_key=new.api_key,
@@ -50,7 +50,7 @@ def revoke_device(db: Db, settings: SettingsDep, device: VisibleDevice) -> Devic
     (its messages are dead-lettered) and by the API (its key stops working)."""
     access.revoke_device(db, device)
     db.commit()
-    sync_broker(db.get_bind(), settings.mqtt.auth_dir)  # type: ignore[arg-type]
+    sync_broker(db.get_bind(), settings.broker_auth_dir)  # type: ignore[arg-type]
     return DeviceOut.model_validate(device)
 
 

@@ -88,7 +88,7 @@ def delete_venue(db: Db, who: Operator, settings: SettingsDep, venue: VisibleVen
     db.execute(delete(ApiKey).where(ApiKey.venue_id == venue.id))
     db.delete(venue)  # the database cascades to taps, devices and their logins
     db.commit()
-    sync_broker(db.get_bind(), settings.mqtt.auth_dir)  # type: ignore[arg-type]
+    sync_broker(db.get_bind(), settings.broker_auth_dir)  # type: ignore[arg-type]
     return Response(status_code=204)
 
 
