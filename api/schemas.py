@@ -53,6 +53,13 @@ class Me(BaseModel):
     device_id: str | None = None
 
 
+class OrganisationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    name: str
+    created_ms: int
+
+
 class UserIn(_In):
     email: Email
     name: Text

@@ -129,6 +129,7 @@ def test_an_operator_builds_a_venue_and_its_owner_runs_it(
     api: httpx.Client, tenant: Tenant
 ) -> None:
     ops = bearer(tenant.operator_key)
+    assert api.get("/organisation", headers=ops).json()["name"] == "Brewery"
     owner = api.post("/users", json={"email": "kim@cafe.test", "name": "Kim", "role": "owner"},
                      headers=ops)  # fmt: skip
     assert owner.status_code == 201, owner.text

@@ -7,10 +7,10 @@ from sqlalchemy import select
 
 from api.deps import Caller, Db, Operator, PagingDep, Person, VisibleKey, VisibleUser, page
 from api.problems import PROBLEM_RESPONSES
-from api.schemas import KeyIn, KeyOut, Me, NewKey, Page, UserIn, UserOut
+from api.schemas import KeyIn, KeyOut, Me, NewKey, OrganisationOut, Page, UserIn, UserOut
 from registry import access
 from registry.access import Role
-from registry.models import ApiKey, User
+from registry.models import ApiKey, Organisation, User
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
 
@@ -22,6 +22,12 @@ def me(who: Caller) -> Me:
         role=who.role.value, organisation_id=who.organisation_id, user_id=who.user_id,
         venue_id=who.venue_id, device_id=who.device_id,
     )  # fmt: skip
+
+
+@router.get("/organisation", response_model=OrganisationOut, tags=["people"])
+def organisation(db: Db, who: Person) -> OrganisationOut:
+    """The caller's organisation (organisations are made with `tapsense registry org`)."""
+    return OrganisationOut.model_validate(db.get(Organisation, who.organisation_id))
 
 
 @router.get("/users", response_model=Page[UserOut], tags=["people"])
