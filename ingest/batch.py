@@ -1,4 +1,5 @@
-"""A batch of received messages turned into points, refusals and quality checks. No I/O.
+"""A batch of received messages turned into points, refusals and quality checks. No I/O but
+the registry view's look at whether an unknown sender was registered a moment ago.
 
 The worker hands each batch of MQTT messages to a `BatchBuilder`: it decodes them (refusing
 what is bad, with reasons), builds the InfluxDB lines, and runs the quality kernels over the

@@ -13,6 +13,7 @@ import logging
 import time
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from registry.db import generation
 from registry.directory import Directory, TapEvent, load_directory, refusal, tap_events_since
@@ -32,14 +33,20 @@ class RegistryView:
         self.refresh()
 
     def refresh(self) -> bool:
-        """Re-read the directory if the registry changed; whether it did."""
+        """Re-read the directory if the registry changed; whether it did. A registry that does
+        not answer leaves the directory as it was (and says so): ingest keeps going."""
         self.checked_at = time.monotonic()
-        current = generation(self._engine)
-        if current == self.generation:
+        try:
+            current = generation(self._engine)
+            if current == self.generation:
+                return False
+            directory = load_directory(self._engine)
+        except SQLAlchemyError as exc:
+            _LOGGER.warning("registry unavailable, keeping what it said last: %s", exc)
             return False
-        # Generation first: a change landing during the read shows as a newer one next time.
+        # The generation read first: a change landing during the read shows as newer next time.
         self.generation = current
-        self.directory = load_directory(self._engine)
+        self.directory = directory
         _LOGGER.info("registry generation %d: %d venues", current, len(self.directory))
         return True
 
@@ -60,4 +67,8 @@ class RegistryView:
         return reason
 
     def tap_events_since(self, keg_id: int, cleaning_id: int) -> list[TapEvent]:
-        return tap_events_since(self._engine, keg_id, cleaning_id)
+        try:
+            return tap_events_since(self._engine, keg_id, cleaning_id)
+        except SQLAlchemyError as exc:
+            _LOGGER.warning("registry unavailable, keg changes and cleanings wait: %s", exc)
+            return []

@@ -193,3 +193,13 @@ def test_a_cleaning_recorded_late_for_an_earlier_time_changes_nothing(registry) 
     assert quality.state["cleaned_at"][quality.tap_index("bar", "plain")] == t0 + 1000
     assert quality.applied_cleaning == 2
     assert tap_events_since(registry, quality.applied_keg, quality.applied_cleaning) == []
+
+
+def test_ingest_keeps_its_directory_when_the_registry_stops_answering(registry) -> None:  # type: ignore[no-untyped-def]
+    view = RegistryView(registry, refresh_s=3600)
+    with registry.begin() as db:
+        db.execute(text("DROP TABLE registry_state"))  # as good as a database that is gone
+    assert not view.refresh()
+    assert refusal(view.directory, "bar", "edge-1") is None
+    assert view.refusal("pub", "edge-1") == "venue 'pub' is not registered"
+    assert view.tap_events_since(0, 0) == []
