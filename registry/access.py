@@ -196,8 +196,9 @@ def provision_device(db: Session, venue: Venue, device_id: str, name: str = "") 
     return Provisioned(device, username, password, token)
 
 
-def rotate_device_password(db: Session, device: Device) -> tuple[str, str]:
-    """A new MQTT password for a device (the old one stops working at the broker's reload)."""
+def rotate_device_password(db: Session, device: Device, *, flush: bool = True) -> tuple[str, str]:
+    """A new MQTT password for a device (the old one stops working at the broker's reload).
+    `flush=False` leaves the write to the caller's next flush (bulk registration)."""
     username = device_username(device.venue_id, device.id)
     password = secrets.new_password()
     credential = db.get(MqttCredential, username)
@@ -209,7 +210,8 @@ def rotate_device_password(db: Session, device: Device) -> tuple[str, str]:
         db.add(credential)
     credential.password_hash = secrets.mosquitto_hash(password)
     credential.revoked_ms = None
-    db.flush()
+    if flush:
+        db.flush()
     return username, password
 
 

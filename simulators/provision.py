@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from registry import access
 from registry.broker import sync_broker
 from registry.db import transaction
-from registry.models import Beer, Device, Organisation, Tap, Venue
+from registry.models import Beer, Device, MqttCredential, Organisation, Tap, Venue
 from simulators import scenario as sc
 from simulators.fleet import DEVICE, venue_specs
 
@@ -29,13 +29,18 @@ Credentials = Mapping[str, tuple[str, str]]  # venue -> (MQTT username, password
 def provision(engine: Engine, scenario: sc.Scenario, auth_dir: Path | None = None) -> Credentials:
     """Register the scenario's fleet; each venue's device login. Reloads a managed broker."""
     credentials: dict[str, tuple[str, str]] = {}
-    with transaction(engine) as db:
+    specs = venue_specs(scenario)
+    with transaction(engine) as db, db.no_autoflush:
         org = db.scalar(select(Organisation).where(Organisation.name == ORGANISATION))
         if org is None:
             org = access.create_organisation(db, ORGANISATION)
         beers = _beers(db, org.id, scenario.beers)
-        for spec in venue_specs(scenario):
-            venue = db.get(Venue, spec.id)
+        # What exists already, in a few queries: one lookup per row would dominate.
+        venues, taps, devices = _existing(db, [spec.id for spec in specs])
+        # In three passes, each flushed: rows must reach the database after what they refer
+        # to, and without relationships the ORM does not order them by foreign key.
+        for spec in specs:
+            venue = venues.get(spec.id)
             if venue is None:
                 venue = Venue(id=spec.id, organisation_id=org.id, created_ms=access.now_ms())
                 db.add(venue)
@@ -45,23 +50,47 @@ def provision(engine: Engine, scenario: sc.Scenario, auth_dir: Path | None = Non
             venue.latitude, venue.longitude = spec.lat, spec.lon
             venue.region, venue.timezone = spec.city, spec.timezone
             venue.hours = {day: getattr(spec.hours, day) for day in spec.hours.__struct_fields__}
-            db.flush()
+        db.flush()
+        for spec in specs:
             for tap_spec in sc.tap_specs(scenario, spec):
-                tap = db.get(Tap, (spec.id, tap_spec.id))
+                tap = taps.get((spec.id, tap_spec.id))
                 if tap is None:
                     tap = Tap(venue_id=spec.id, id=tap_spec.id, created_ms=access.now_ms())
                     db.add(tap)
                 tap.beer_id, tap.keg_l = beers[tap_spec.beer], tap_spec.keg_l
-            device = db.get(Device, (spec.id, DEVICE))
-            if device is None:
-                device = Device(venue_id=spec.id, id=DEVICE, name="simulated edge agent",
-                                created_ms=access.now_ms())  # fmt: skip
-                db.add(device)
-            device.revoked_ms = None
-            db.flush()
-            credentials[spec.id] = access.rotate_device_password(db, device)
+            if spec.id not in devices:
+                devices[spec.id] = Device(venue_id=spec.id, id=DEVICE, created_ms=access.now_ms(),
+                                          name="simulated edge agent")  # fmt: skip
+                db.add(devices[spec.id])
+            devices[spec.id].revoked_ms = None
+        db.flush()
+        for spec in specs:
+            credentials[spec.id] = access.rotate_device_password(db, devices[spec.id], flush=False)
     sync_broker(engine, auth_dir)
     return credentials
+
+
+_CHUNK = 500  # ids per IN (...): well under every database's parameter limit
+
+
+def _existing(
+    db: Session, venue_ids: list[str]
+) -> tuple[dict[str, Venue], dict[tuple[str, str], Tap], dict[str, Device]]:
+    """The venues, taps and simulated devices of these ids that exist, and (in the session's
+    identity map, for `rotate_device_password`) their MQTT logins."""
+    venues: dict[str, Venue] = {}
+    taps: dict[tuple[str, str], Tap] = {}
+    devices: dict[str, Device] = {}
+    for i in range(0, len(venue_ids), _CHUNK):
+        chunk = venue_ids[i : i + _CHUNK]
+        venues |= {v.id: v for v in db.scalars(select(Venue).where(Venue.id.in_(chunk)))}
+        taps |= {
+            (t.venue_id, t.id): t for t in db.scalars(select(Tap).where(Tap.venue_id.in_(chunk)))
+        }
+        devices |= {d.venue_id: d for d in db.scalars(
+            select(Device).where(Device.venue_id.in_(chunk), Device.id == DEVICE))}  # fmt: skip
+        list(db.scalars(select(MqttCredential).where(MqttCredential.venue_id.in_(chunk))))
+    return venues, taps, devices
 
 
 def _beers(db: Session, organisation_id: int, specs: list[sc.Beer]) -> dict[str, int]:

@@ -26,7 +26,9 @@ from registry.db import (
     transaction,
 )
 from registry.directory import TapConfig, load_directory, refusal, tap_events_since
-from registry.models import Base, Beer, Device, KegChange, LineCleaning, Tap, Venue
+from registry.models import Base, Beer, Device, KegChange, LineCleaning, MqttCredential, Tap, Venue
+from simulators.fleet import simple_scenario
+from simulators.provision import provision
 from stack.settings import QualitySettings
 
 
@@ -203,3 +205,24 @@ def test_ingest_keeps_its_directory_when_the_registry_stops_answering(registry) 
     assert refusal(view.directory, "bar", "edge-1") is None
     assert view.refusal("pub", "edge-1") == "venue 'pub' is not registered"
     assert view.tap_events_since(0, 0) == []
+
+
+def test_registering_a_fleet_again_updates_it_and_rotates_the_logins(tmp_path: Path) -> None:
+    migrate(url(tmp_path))
+    engine = engine_for(url(tmp_path))
+    fleet = simple_scenario(3, 2)
+    first = provision(engine, fleet)
+    second = provision(engine, simple_scenario(3, 4))
+    assert set(first) == set(second) == {"venue-001", "venue-002", "venue-003"}
+    assert all(first[v][0] == second[v][0] and first[v][1] != second[v][1] for v in first)
+    directory = load_directory(engine)
+    assert sorted(directory["venue-002"].taps) == ["tap-01", "tap-02", "tap-03", "tap-04"]
+    with transaction(engine) as db:
+        hashes = db.scalars(select(MqttCredential.password_hash)).all()
+    assert len(hashes) == 3 and all(h.startswith("$7$") for h in hashes)
+    with transaction(engine) as db:
+        other = access.create_organisation(db, "Someone else")
+        db.add(Venue(id="venue-009", organisation_id=other.id, name="x", latitude=0,
+                     longitude=0, region="r", timezone="UTC", created_ms=0))  # fmt: skip
+    with pytest.raises(ValueError, match=r"venue-009.*another organisation"):
+        provision(engine, simple_scenario(9, 1))
