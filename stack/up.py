@@ -18,12 +18,17 @@ import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from sqlalchemy import select
+
 from ingest import lineproto
 from ingest.influx import InfluxError, InfluxQL
 from ingest.worker import READY_LINE
 from registry import access
+from registry.access import Role
 from registry.broker import write_auth_files
 from registry.db import RegistryError, engine_for, migrate, transaction
+from registry.models import Organisation, User
+from simulators.provision import ORGANISATION as FLEET_ORGANISATION
 from stack.services import (
     ManagedProcess,
     ServiceError,
@@ -50,18 +55,29 @@ def tapsense_process(
     return ManagedProcess(name, argv, logs / f"{name}.log", env=env)
 
 
-def broker_logins(settings: Settings, auth_dir: Path) -> dict[str, str]:
-    """Migrate the registry, give ingest a new broker password, write the broker's files;
-    the variables that log ingest in."""
+FLEET_OPERATOR = "operator@simulated-fleet.invalid"
+
+
+def prepare_registry(settings: Settings, auth_dir: Path) -> tuple[dict[str, str], str]:
+    """Migrate the registry, give ingest a new broker password, write the broker's files, and
+    make an API key for an operator of the simulated fleet's organisation; the variables that
+    log ingest in, and that key (new at every start, so it can be printed)."""
     migrate(settings.registry_url)
     engine = engine_for(settings.registry_url)
     try:
         with transaction(engine) as db:
             username, password = access.service_credential(db, "ingest")
+            org = db.scalar(select(Organisation).where(Organisation.name == FLEET_ORGANISATION))
+            org = org or access.create_organisation(db, FLEET_ORGANISATION)
+            operator = db.scalar(select(User).where(User.email == FLEET_OPERATOR))
+            operator = operator or access.create_user(
+                db, org.id, FLEET_OPERATOR, "Simulated fleet operator", Role.OPERATOR
+            )
+            key = access.create_key(db, "tapsense up", user_id=operator.id)[1]
         write_auth_files(engine, auth_dir)
     finally:
         engine.dispose()
-    return {"TAPSENSE_MQTT__USERNAME": username, "TAPSENSE_MQTT__PASSWORD": password}
+    return {"TAPSENSE_MQTT__USERNAME": username, "TAPSENSE_MQTT__PASSWORD": password}, key
 
 
 def start_ingest(logs: Path, env: dict[str, str] | None = None) -> ManagedProcess:
@@ -92,7 +108,7 @@ def run_stack(settings: Settings, *, fleet_venues: int, taps: int, stop: threadi
     children: list[ManagedProcess] = []
     try:
         require_free("api", settings.api.host, settings.api.port)
-        ingest_login = broker_logins(settings, auth_dir)
+        ingest_login, api_key = prepare_registry(settings, auth_dir)
         children.append(
             start_mosquitto(home / "mosquitto", settings.mqtt.host, settings.mqtt.port, auth_dir)
         )
@@ -125,8 +141,8 @@ def run_stack(settings: Settings, *, fleet_venues: int, taps: int, stop: threadi
     print(
         f"\nTapsense is up (data and logs under {home}):\n"
         f"  API             {url}/docs   health: {url}/health\n"
-        f"  live taps       {url}/venues/venue-001/live (with an API key: "
-        "tapsense registry --help)\n"
+        f"  API key         {api_key}  (an operator of the simulated fleet; new each start)\n"
+        f"  live taps       curl -H 'Authorization: Bearer <API key>' {url}/venues/venue-001/live\n"
         f"  MQTT broker     {settings.mqtt.host}:{settings.mqtt.port}\n"
         f"  InfluxDB        {settings.influx.url}  database {settings.influx.database!r}\n"
         f"  simulated fleet {fleet_venues} venues x {taps} taps"

@@ -46,27 +46,25 @@ def test_up_runs_the_stack_with_a_fleet_and_ctrl_c_stops_every_process(tmp_path:
     try:
         assert wait_for(lambda: "Ctrl-C stops everything" in out.read_text(), timeout_s=180)
         assert httpx.get(f"{api}/health").json()["status"] == "ok"
-        key: list[str] = []
-
-        def operator_key() -> bool:
-            """An operator of the fleet's organisation, once the fleet has registered it."""
-            made = subprocess.run(
-                [sys.executable, "-m", "stack.cli", "registry", "user", "--org",
-                 "Simulated fleet", "--email", "ops@sim.test", "--role", "operator", "--key"],
-                env=env, cwd=tmp_path, capture_output=True, text=True,
-            )  # fmt: skip
-            key.extend(re.findall(r"tsk_[\w-]+", made.stdout))
-            return made.returncode == 0
-
-        assert wait_for(operator_key, timeout_s=60)
+        [printed] = re.findall(r"API key +(tsk_[\w-]+)", out.read_text())
+        operator = {"Authorization": f"Bearer {printed}"}
 
         def three_taps_reporting() -> bool:
-            response = httpx.get(
-                f"{api}/venues/venue-002/live", headers={"Authorization": f"Bearer {key[0]}"}
-            )
+            response = httpx.get(f"{api}/venues/venue-002/live", headers=operator)
             return response.status_code == 200 and len(response.json()["taps"]) == 3
 
         assert wait_for(three_taps_reporting, timeout_s=60)
+        # An owner made with the operator CLI, beside the running stack, sees no venue.
+        made = subprocess.run(
+            [sys.executable, "-m", "stack.cli", "registry", "user", "--org", "Simulated fleet",
+             "--email", "owner@sim.test", "--role", "owner", "--key"],
+            env=env, cwd=tmp_path, capture_output=True, text=True,
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        [owner_key] = re.findall(r"tsk_[\w-]+", made.stdout)
+        venues = httpx.get(f"{api}/venues", headers={"Authorization": f"Bearer {owner_key}"})
+        assert venues.status_code == 200 and venues.json()["total"] == 0
+        assert httpx.get(f"{api}/venues", headers=operator).json()["total"] == 2
     finally:
         up.send_signal(signal.SIGINT)
         code = up.wait(120)
