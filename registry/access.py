@@ -11,12 +11,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import ColumnElement, false, select
 from sqlalchemy.orm import Session
 
 from registry import secrets
-from registry.models import ApiKey, Device, MqttCredential, Organisation, User, Venue
+from registry.models import ApiKey, Beer, Device, MqttCredential, Organisation, Tap, User, Venue
 
 
 class Role(StrEnum):
@@ -164,6 +165,46 @@ def create_key(db: Session, name: str, *, user_id: int | None = None,
     db.add(key)
     db.flush()
     return key, new.token
+
+
+def check_owner(db: Session, organisation_id: int, owner_id: int | None) -> None:
+    """A venue's owner must be an owner of the venue's organisation."""
+    if owner_id is None:
+        return
+    owner = db.get(User, owner_id)
+    if owner is None or owner.organisation_id != organisation_id or owner.role != Role.OWNER:
+        raise Invalid(f"user {owner_id} is not an owner in this organisation")
+
+
+def check_beer(db: Session, organisation_id: int, beer_id: int | None) -> None:
+    """A tap may pour only its organisation's beers."""
+    if beer_id is None:
+        return
+    beer = db.get(Beer, beer_id)
+    if beer is None or beer.organisation_id != organisation_id:
+        raise Invalid(f"beer {beer_id} is not one of this organisation's beers")
+
+
+def create_venue(db: Session, organisation_id: int, fields: dict[str, Any]) -> Venue:
+    """`fields`: the venue's columns (its id among them), validated by `api.schemas.VenueIn`."""
+    if db.get(Venue, fields["id"]) is not None:
+        raise Conflict(f"venue {fields['id']!r} exists")
+    check_owner(db, organisation_id, fields.get("owner_id"))
+    venue = Venue(organisation_id=organisation_id, created_ms=now_ms(), **fields)
+    db.add(venue)
+    db.flush()
+    return venue
+
+
+def create_tap(db: Session, venue: Venue, fields: dict[str, Any]) -> Tap:
+    """`fields`: the tap's columns (its id among them), validated by `api.schemas.TapIn`."""
+    if db.get(Tap, (venue.id, fields["id"])) is not None:
+        raise Conflict(f"tap {fields['id']!r} of venue {venue.id!r} exists")
+    check_beer(db, venue.organisation_id, fields.get("beer_id"))
+    tap = Tap(venue_id=venue.id, created_ms=now_ms(), **fields)
+    db.add(tap)
+    db.flush()
+    return tap
 
 
 def device_username(venue_id: str, device_id: str) -> str:

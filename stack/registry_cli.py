@@ -22,7 +22,7 @@ from registry import access
 from registry.access import AccessError, Role
 from registry.broker import sync_broker
 from registry.db import RegistryError, migrate, open_registry, transaction
-from registry.models import Device, Organisation, Tap, Venue
+from registry.models import Device, Organisation, Venue
 from stack.settings import Settings
 
 EPILOG = """\
@@ -94,9 +94,7 @@ def cmd_venue(settings: Settings, args: argparse.Namespace) -> None:
                    region=args.region, timezone=args.timezone, owner_id=args.owner)  # fmt: skip
     with _session(settings) as db:
         org = _organisation(db, args.org)
-        if db.get(Venue, body.id) is not None:
-            raise access.Conflict(f"venue {body.id!r} exists")
-        db.add(Venue(organisation_id=org.id, created_ms=access.now_ms(), **body.model_dump()))
+        access.create_venue(db, org.id, body.model_dump())
         print(f"venue {body.id} of {org.name}")
 
 
@@ -104,9 +102,7 @@ def cmd_tap(settings: Settings, args: argparse.Namespace) -> None:
     body = TapIn(id=args.id, keg_l=args.keg_l, beer_id=args.beer, warm_max_c=args.warm_max_c)
     with _session(settings) as db:
         venue = _venue(db, args.venue)
-        if db.get(Tap, (venue.id, body.id)) is not None:
-            raise access.Conflict(f"tap {body.id!r} of venue {venue.id!r} exists")
-        db.add(Tap(venue_id=venue.id, created_ms=access.now_ms(), **body.model_dump()))
+        access.create_tap(db, venue, body.model_dump())
         print(f"tap {body.id} of {venue.id}")
 
 

@@ -226,3 +226,24 @@ def test_registering_a_fleet_again_updates_it_and_rotates_the_logins(tmp_path: P
                      longitude=0, region="r", timezone="UTC", created_ms=0))  # fmt: skip
     with pytest.raises(ValueError, match=r"venue-009.*another organisation"):
         provision(engine, simple_scenario(9, 1))
+
+
+def test_the_operator_cli_refuses_what_the_api_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stack.cli import main
+
+    monkeypatch.setenv("TAPSENSE_HOME", str(tmp_path))
+    assert main(["registry", "migrate"]) == 0
+    assert main(["registry", "org", "One", "--operator", "ops@one.test"]) == 0
+    assert main(["registry", "org", "Two"]) == 0
+    venue = ["registry", "venue", "--org", "Two", "--id", "bar", "--name", "Bar", "--lat", "52",
+             "--lon", "5", "--region", "U"]  # fmt: skip
+    assert main([*venue, "--owner", "1"]) == 2  # user 1 is One's operator, not Two's owner
+    assert "not an owner in this organisation" in capsys.readouterr().err
+    assert main(venue) == 0
+    assert main(venue) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["registry", "tap", "--venue", "bar", "--id", "tap-01", "--beer", "99"]) == 2
+    assert "not one of this organisation's beers" in capsys.readouterr().err
+    assert main(["registry", "tap", "--venue", "bar", "--id", "tap-01"]) == 0

@@ -18,17 +18,9 @@ from api.schemas import (
     TapPatch,
 )
 from registry import access
-from registry.models import Beer, KegChange, LineCleaning, Tap, Venue
+from registry.models import KegChange, LineCleaning, Tap
 
 router = APIRouter(prefix="/venues/{venue}/taps", tags=["taps"], responses=PROBLEM_RESPONSES)
-
-
-def _check_beer(db: Db, venue: Venue, beer_id: int | None) -> None:
-    if beer_id is None:
-        return
-    beer = db.get(Beer, beer_id)
-    if beer is None or beer.organisation_id != venue.organisation_id:
-        raise access.Invalid(f"beer {beer_id} is not one of this organisation's beers")
 
 
 @router.get("", response_model=Page[TapOut])
@@ -39,11 +31,7 @@ def list_taps(db: Db, venue: VisibleVenue, paging: PagingDep) -> Page[TapOut]:
 @router.post("", response_model=TapOut, status_code=201)
 def create_tap(db: Db, who: Person, venue: VisibleVenue, body: TapIn) -> TapOut:
     """The id is the `tap` its readings carry and cannot change."""
-    if db.get(Tap, (venue.id, body.id)) is not None:
-        raise access.Conflict(f"tap {body.id!r} of venue {venue.id!r} exists")
-    _check_beer(db, venue, body.beer_id)
-    tap = Tap(venue_id=venue.id, created_ms=access.now_ms(), **body.model_dump())
-    db.add(tap)
+    tap = access.create_tap(db, venue, body.model_dump())
     db.commit()
     return TapOut.model_validate(tap)
 
@@ -58,7 +46,7 @@ def update_tap(db: Db, venue: VisibleVenue, tap: VisibleTap, body: TapPatch) -> 
     changes = body.model_dump(exclude_unset=True)
     if "keg_l" in changes and changes["keg_l"] is None:
         raise access.Invalid("keg_l cannot be null")
-    _check_beer(db, venue, changes.get("beer_id"))
+    access.check_beer(db, venue.organisation_id, changes.get("beer_id"))
     for field, value in changes.items():
         setattr(tap, field, value)
     db.commit()
@@ -85,7 +73,7 @@ def list_keg_changes(db: Db, tap: VisibleTap, paging: PagingDep) -> Page[KegChan
 @router.post("/{tap}/kegs", response_model=KegChangeOut, status_code=201)
 def change_keg(db: Db, venue: VisibleVenue, tap: VisibleTap, body: KegChangeIn) -> KegChangeOut:
     """A full keg went on: the keg check counts from zero, with this keg's size and beer."""
-    _check_beer(db, venue, body.beer_id)
+    access.check_beer(db, venue.organisation_id, body.beer_id)
     beer_id = body.beer_id if body.beer_id is not None else tap.beer_id
     change = KegChange(venue_id=tap.venue_id, tap_id=tap.id, keg_l=body.keg_l, beer_id=beer_id,
                        at_ms=body.at_ms or access.now_ms())  # fmt: skip

@@ -16,7 +16,7 @@ from ingest.influx import InfluxError
 from registry import access
 from registry.access import Role
 from registry.broker import sync_broker
-from registry.models import ApiKey, User, Venue
+from registry.models import ApiKey, Venue
 
 router = APIRouter(prefix="/venues", tags=["venues"], responses=PROBLEM_RESPONSES)
 
@@ -40,23 +40,10 @@ def list_venues(
     return page(db, statement.order_by(Venue.id), paging, VenueOut)
 
 
-def _check_owner(db: Db, who: access.Principal, owner_id: int | None) -> None:
-    if owner_id is None:
-        return
-    owner = db.get(User, owner_id)
-    if owner is None or owner.organisation_id != who.organisation_id or owner.role != Role.OWNER:
-        raise access.Invalid(f"user {owner_id} is not an owner in this organisation")
-
-
 @router.post("", response_model=VenueOut, status_code=201)
 def create_venue(db: Db, who: Operator, body: VenueIn) -> VenueOut:
     """Operators only. The id is the venue's MQTT topic segment and cannot change."""
-    if db.get(Venue, body.id) is not None:
-        raise access.Conflict(f"venue {body.id!r} exists")
-    _check_owner(db, who, body.owner_id)
-    venue = Venue(organisation_id=who.organisation_id, created_ms=access.now_ms(),
-                  **body.model_dump())  # fmt: skip
-    db.add(venue)
+    venue = access.create_venue(db, who.organisation_id, body.model_dump())
     db.commit()
     return VenueOut.model_validate(venue)
 
@@ -72,7 +59,7 @@ def update_venue(db: Db, who: Person, venue: VisibleVenue, body: VenuePatch) -> 
     changes = body.model_dump(exclude_unset=True)
     if "owner_id" in changes:
         access.require(who, Role.OPERATOR)
-        _check_owner(db, who, changes["owner_id"])
+        access.check_owner(db, who.organisation_id, changes["owner_id"])
     for field in _NOT_NULL:
         if field in changes and changes[field] is None:
             raise access.Invalid(f"{field} cannot be null")
