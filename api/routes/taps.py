@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Response
-from sqlalchemy import select
+from sqlalchemy import Select, select
 
 from api.deps import Db, PagingDep, Person, VisibleTap, VisibleVenue, page
 from api.problems import PROBLEM_RESPONSES
@@ -21,6 +23,15 @@ from registry import access
 from registry.models import KegChange, LineCleaning, Tap
 
 router = APIRouter(prefix="/venues/{venue}/taps", tags=["taps"], responses=PROBLEM_RESPONSES)
+
+
+def _newest_first(kind: type[KegChange] | type[LineCleaning], tap: Tap) -> Select[Any]:
+    """A tap's keg changes or cleanings, newest first."""
+    return (
+        select(kind)
+        .where(kind.venue_id == tap.venue_id, kind.tap_id == tap.id)
+        .order_by(kind.at_ms.desc(), kind.id.desc())
+    )
 
 
 @router.get("", response_model=Page[TapOut])
@@ -62,12 +73,7 @@ def delete_tap(db: Db, tap: VisibleTap) -> Response:
 
 @router.get("/{tap}/kegs", response_model=Page[KegChangeOut])
 def list_keg_changes(db: Db, tap: VisibleTap, paging: PagingDep) -> Page[KegChangeOut]:
-    statement = (
-        select(KegChange)
-        .where(KegChange.venue_id == tap.venue_id, KegChange.tap_id == tap.id)
-        .order_by(KegChange.at_ms.desc(), KegChange.id.desc())
-    )
-    return page(db, statement, paging, KegChangeOut)
+    return page(db, _newest_first(KegChange, tap), paging, KegChangeOut)
 
 
 @router.post("/{tap}/kegs", response_model=KegChangeOut, status_code=201)
@@ -85,12 +91,7 @@ def change_keg(db: Db, venue: VisibleVenue, tap: VisibleTap, body: KegChangeIn) 
 
 @router.get("/{tap}/cleanings", response_model=Page[CleaningOut])
 def list_cleanings(db: Db, tap: VisibleTap, paging: PagingDep) -> Page[CleaningOut]:
-    statement = (
-        select(LineCleaning)
-        .where(LineCleaning.venue_id == tap.venue_id, LineCleaning.tap_id == tap.id)
-        .order_by(LineCleaning.at_ms.desc(), LineCleaning.id.desc())
-    )
-    return page(db, statement, paging, CleaningOut)
+    return page(db, _newest_first(LineCleaning, tap), paging, CleaningOut)
 
 
 @router.post("/{tap}/cleanings", response_model=CleaningOut, status_code=201)
