@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from registry import access
 from registry.db import engine_for, transaction
-from registry.models import Device, Organisation, Tap, Venue
+from registry.models import Device, Organisation
 from stack.settings import Settings
 
 ORGANISATION = "Test brewery"
@@ -30,16 +30,15 @@ def register_venue(
             org = db.scalar(select(Organisation).where(Organisation.name == ORGANISATION))
             if org is None:
                 org = access.create_organisation(db, ORGANISATION)
-            db.add(Venue(
-                id=venue_id, organisation_id=org.id, name=venue_id, latitude=52.09,
-                longitude=5.12, region="Utrecht", timezone="Europe/Amsterdam", hours=hours,
-                line_cleaning_days=line_cleaning_days, created_ms=access.now_ms(),
-            ))  # fmt: skip
-            db.flush()
+            venue = access.create_venue(db, org.id, {
+                "id": venue_id, "name": venue_id, "latitude": 52.09, "longitude": 5.12,
+                "region": "Utrecht", "timezone": "Europe/Amsterdam", "hours": hours,
+                "line_cleaning_days": line_cleaning_days,
+            })  # fmt: skip
             for tap_id, columns in (taps or {}).items():
-                db.add(Tap(venue_id=venue_id, id=tap_id, keg_l=50.0, created_ms=0, **columns))
+                access.create_tap(db, venue, {"id": tap_id, "keg_l": 50.0, **columns})
             for device_id in devices:
-                db.add(Device(venue_id=venue_id, id=device_id, name=device_id, created_ms=0))
+                access.provision_device(db, venue, device_id)
     finally:
         engine.dispose()
 
