@@ -1,7 +1,9 @@
 """The registry schema (SQLAlchemy 2). Alembic's migrations must produce exactly this.
 
-Times are milliseconds since the Unix epoch (UTC), as on the wire. Venue, tap and device ids
-follow the wire contract's id pattern because they appear in MQTT topics.
+Times are milliseconds since the Unix epoch (UTC), as on the wire. The `relationship()`s are
+there so that one flush writes rows after the rows they refer to (the unit of work orders
+inserts by relationships, not by foreign keys alone); nothing navigates them. Venue, tap and
+device ids follow the wire contract's id pattern because they appear in MQTT topics.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from sqlalchemy import (
     String,
     UniqueConstraint,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Named constraints let Alembic alter SQLite tables (batch mode) and drop constraints by name.
 NAMING = {
@@ -78,6 +80,7 @@ class ApiKey(Base):
             ["venue_id", "device_id"], ["devices.venue_id", "devices.id"], name="fk_api_keys_device"
         ),
     )
+    device: Mapped[Device | None] = relationship()
 
 
 class Beer(Base):
@@ -119,6 +122,7 @@ class Tap(Base):
     keg_l: Mapped[float]
     warm_max_c: Mapped[float | None]  # unset: the beer's serving_max_c
     created_ms: Mapped[int]
+    venue: Mapped[Venue] = relationship()
 
 
 class KegChange(Base):
@@ -136,6 +140,7 @@ class KegChange(Base):
             ["venue_id", "tap_id"], ["taps.venue_id", "taps.id"], ondelete="CASCADE"
         ),
     )
+    tap: Mapped[Tap] = relationship()
 
 
 class LineCleaning(Base):
@@ -149,6 +154,7 @@ class LineCleaning(Base):
             ["venue_id", "tap_id"], ["taps.venue_id", "taps.id"], ondelete="CASCADE"
         ),
     )
+    tap: Mapped[Tap] = relationship()
 
 
 class Device(Base):
@@ -162,6 +168,7 @@ class Device(Base):
     name: Mapped[str] = mapped_column(String(200))
     created_ms: Mapped[int]
     revoked_ms: Mapped[int | None]
+    venue: Mapped[Venue] = relationship()
 
 
 class MqttCredential(Base):
@@ -184,6 +191,7 @@ class MqttCredential(Base):
             ondelete="CASCADE",
         ),
     )
+    device: Mapped[Device | None] = relationship()
 
 
 class RegistryState(Base):

@@ -37,8 +37,6 @@ def provision(engine: Engine, scenario: sc.Scenario, auth_dir: Path | None = Non
         beers = _beers(db, org.id, scenario.beers)
         # What exists already, in a few queries: one lookup per row would dominate.
         venues, taps, devices = _existing(db, [spec.id for spec in specs])
-        # In three passes, each flushed: rows must reach the database after what they refer
-        # to, and without relationships the ORM does not order them by foreign key.
         for spec in specs:
             venue = venues.get(spec.id)
             if venue is None:
@@ -50,22 +48,19 @@ def provision(engine: Engine, scenario: sc.Scenario, auth_dir: Path | None = Non
             venue.latitude, venue.longitude = spec.lat, spec.lon
             venue.region, venue.timezone = spec.city, spec.timezone
             venue.hours = {day: getattr(spec.hours, day) for day in spec.hours.__struct_fields__}
-        db.flush()
-        for spec in specs:
             for tap_spec in sc.tap_specs(scenario, spec):
                 tap = taps.get((spec.id, tap_spec.id))
                 if tap is None:
                     tap = Tap(venue_id=spec.id, id=tap_spec.id, created_ms=access.now_ms())
                     db.add(tap)
                 tap.beer_id, tap.keg_l = beers[tap_spec.beer], tap_spec.keg_l
-            if spec.id not in devices:
-                devices[spec.id] = Device(venue_id=spec.id, id=DEVICE, created_ms=access.now_ms(),
-                                          name="simulated edge agent")  # fmt: skip
-                db.add(devices[spec.id])
-            devices[spec.id].revoked_ms = None
-        db.flush()
-        for spec in specs:
-            credentials[spec.id] = access.rotate_device_password(db, devices[spec.id], flush=False)
+            device = devices.get(spec.id)
+            if device is None:
+                device = Device(venue_id=spec.id, id=DEVICE, name="simulated edge agent",
+                                created_ms=access.now_ms())  # fmt: skip
+                db.add(device)
+            device.revoked_ms = None
+            credentials[spec.id] = access.rotate_device_password(db, device, flush=False)
     sync_broker(engine, auth_dir)
     return credentials
 
