@@ -85,6 +85,7 @@ class AgentCounters:
     sealed: int = 0
     published: int = 0
     acknowledged: int = 0
+    refused: int = 0  # PUBACKs with a failure reason (MQTT 5): kept in the spool
     readings: int = 0
 
 
@@ -114,7 +115,8 @@ class EdgeAgent:
         self._detectors: dict[str, PourDetector] = {}
         self._inflight: dict[int, int] = {}  # paho mid -> spool seq
         self._highest_sent = 0
-        self._acked: queue.SimpleQueue[int] = queue.SimpleQueue()
+        # (mid, None) for a PUBACK that accepted the message, (mid, reason) for one that did not.
+        self._acked: queue.SimpleQueue[tuple[int, str | None]] = queue.SimpleQueue()
         self._catchup = TokenBucket(config.catchup_messages_per_s, burst=config.max_inflight)
         self.connected = threading.Event()
         self._telemetry = str(DeviceTopic(config.venue, config.device, TopicKind.TELEMETRY))
@@ -203,20 +205,32 @@ class EdgeAgent:
             level, "%s/%s offline (%s); spooling", self.config.venue, self.config.device, reason
         )
 
-    def _on_publish(self, _c: paho.Client, _u: object, mid: int, _r: object, _p: object) -> None:
-        self._acked.put(mid)
+    def _on_publish(
+        self, _c: paho.Client, _u: object, mid: int, reason: object, _p: object
+    ) -> None:
+        # MQTT 5 says when the broker did not take a message (0x87 Not authorized: publishing
+        # where the ACL forbids); MQTT 3.1.1 would PUBACK it and drop it silently.
+        self._acked.put((mid, str(reason) if getattr(reason, "is_failure", False) else None))
 
     def pump(self) -> int:
         """Drop acknowledged messages from the spool and publish more; returns how many sent."""
         done = []
         while True:
             try:
-                mid = self._acked.get_nowait()
+                mid, refusal = self._acked.get_nowait()
             except queue.Empty:
                 break
             seq = self._inflight.pop(mid, None)
-            if seq is not None:
+            if seq is None:
+                continue
+            if refusal is None:
                 done.append(seq)
+                continue
+            self.counters.refused += 1
+            # Kept: the spool sends it again when the agent next starts (after the login or
+            # config has been mended); resending now would only be refused again.
+            _LOGGER.error("%s: the broker refused message %d on %s (%s); kept in the spool",
+                          self.config.device, seq, self._telemetry, refusal)  # fmt: skip
         self.spool.remove(done)
         self.counters.acknowledged += len(done)
         if not self.connected.is_set():

@@ -9,18 +9,23 @@ readings in arrival order. Writing, acknowledging and publishing are the worker'
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from edge.wire import TopicKind
 from ingest import lineproto
-from ingest.decode import Decoded, Rejection, decode_status, decode_telemetry
+from ingest.decode import (
+    REASON_TEXT_LIMIT,
+    Decoded,
+    Rejection,
+    decode_status,
+    decode_telemetry,
+)
 from ingest.hours import is_open
 from ingest.quality import QualityCore, QualityEvent
 from ingest.registry import RegistryView
-from stack.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,21 +59,44 @@ class Batch:
     pour_dur: list[int] = field(default_factory=list)
     pour_closed: list[bool] = field(default_factory=list)
 
+    def lengths(self) -> tuple[int, ...]:
+        """Where every column ends now, to undo a message that failed half-way."""
+        return tuple(len(getattr(self, f.name)) for f in fields(self))
+
+    def truncate(self, lengths: tuple[int, ...]) -> None:
+        for f, length in zip(fields(self), lengths, strict=True):
+            del getattr(self, f.name)[length:]
+
+
+def unforeseen(exc: BaseException) -> str:
+    """The reason recorded for a message whose handling raised what nobody foresaw."""
+    return f"internal error while handling it: {type(exc).__name__}: {exc}"[:REASON_TEXT_LIMIT]
+
 
 class BatchBuilder:
     """Decodes messages into a `Batch` and checks its readings' quality."""
 
-    def __init__(self, settings: Settings, quality: QualityCore, registry: RegistryView) -> None:
-        self._max_payload = settings.ingest.max_payload_bytes
+    def __init__(
+        self, max_payload_bytes: int, quality: QualityCore, registry: RegistryView
+    ) -> None:
+        self._max_payload = max_payload_bytes
         self._quality = quality
         self._registry = registry
         self._zones: dict[str, ZoneInfo] = {}
 
     def build(self, messages: list[Inbound], received_ms: int) -> Batch:
+        """Every message ends up in the batch's lines or its refusals: whatever handling one
+        raises (a decoder's unforeseen error, a registry entry nobody validated), that message
+        alone is refused with the error as its reason and the others go on."""
         batch = Batch()
         for message in messages:
-            start = len(batch.lines)
-            self._decode_into(batch, message, received_ms)
+            start, before = len(batch.lines), batch.lengths()
+            try:
+                self._decode_into(batch, message, received_ms)
+            except Exception as exc:
+                batch.truncate(before)
+                _LOGGER.exception("refused %s: handling it failed", message.topic[:200])
+                batch.rejections.append(Rejection(message.topic, unforeseen(exc), message.payload))
             batch.spans.append((message, start, len(batch.lines)))
         return batch
 

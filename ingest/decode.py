@@ -29,8 +29,9 @@ _STATUS = msgspec.json.Decoder(Status)
 _ENVELOPE = msgspec.json.Decoder(TelemetryEnvelope)
 _TEMPERATURE = msgspec.json.Decoder(Temperature)
 _POUR = msgspec.json.Decoder(Pour)
-# Hostile payloads (deep nesting) make msgspec raise RecursionError rather than DecodeError.
-_DECODE_ERRORS = (msgspec.DecodeError, RecursionError)
+# msgspec raises more than DecodeError: RecursionError for deep nesting, UnicodeDecodeError for
+# invalid UTF-8 inside a string. Each of them is the payload's fault and refuses it.
+_DECODE_ERRORS = (msgspec.DecodeError, RecursionError, UnicodeDecodeError)
 
 REASON_TEXT_LIMIT = 300
 
@@ -60,6 +61,8 @@ class Decoded:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, RecursionError):
         return "malformed: nested too deeply"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"malformed: invalid UTF-8 in a string, byte {exc.start} of it ({exc.reason})"
     text = str(exc)
     if isinstance(exc, msgspec.DecodeError) and not isinstance(exc, msgspec.ValidationError):
         text = f"malformed: {text}"

@@ -6,12 +6,16 @@ import logging
 import threading
 import time
 
+from sqlalchemy import Engine
+
 from ingest.deadletter import DeadLetterStore
+from ingest.inflight import InFlight
 from ingest.influx import InfluxError, Writer, open_writer
 from ingest.quality import QualityCore, warm_up
 from ingest.registry import RegistryView
 from ingest.worker import IngestWorker
-from registry.db import open_registry
+from registry import access
+from registry.db import open_registry, transaction
 from stack.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
@@ -29,6 +33,20 @@ def _writer_when_ready(settings: Settings, stop: threading.Event) -> Writer | No
     return None
 
 
+def _with_service_login(settings: Settings, engine: Engine) -> Settings:
+    """The broker login the registry keeps for ingest, unless one is configured: so that
+    `tapsense ingest`, started alone, logs in to the broker `tapsense up` manages."""
+    if settings.mqtt.username is not None:
+        return settings
+    with transaction(engine) as db:
+        login = access.stored_service_login(db, "ingest")
+    if login is None:
+        return settings
+    _LOGGER.info("logging in to the broker as %s (the registry's service login)", login[0])
+    mqtt = settings.mqtt.model_copy(update={"username": login[0], "password": login[1]})
+    return settings.model_copy(update={"mqtt": mqtt})
+
+
 def run_ingest(
     settings: Settings, stop: threading.Event, subscribed: threading.Event | None = None
 ) -> None:
@@ -41,17 +59,26 @@ def run_ingest(
     if writer is None:
         return
     engine = open_registry(settings.registry_url)
+    settings = _with_service_login(settings, engine)
     deadletters = DeadLetterStore(settings.deadletter_path)
+    inflight = InFlight(settings.inflight_path)
+    if len(inflight):
+        _LOGGER.warning(
+            "%d messages were in flight when the worker last stopped without cleaning up; "
+            "they will be handled one at a time",
+            len(inflight),
+        )
     try:
         registry = RegistryView(engine, settings.registry.refresh_s)
         quality = QualityCore.restore(
             settings.quality_snapshot_path, settings.quality, registry.directory
         )
-        worker = IngestWorker(settings, writer, deadletters, quality, registry)
+        worker = IngestWorker(settings, writer, deadletters, inflight, quality, registry)
         if subscribed is not None:
             worker.subscribed = subscribed
         worker.run(stop)
     finally:
         writer.close()
         deadletters.close()
+        inflight.close()
         engine.dispose()

@@ -34,9 +34,10 @@ from edge.wire import (
     subscription,
 )
 from ingest import lineproto
-from ingest.batch import Batch, BatchBuilder, Inbound
+from ingest.batch import Batch, BatchBuilder, Inbound, unforeseen
 from ingest.deadletter import DeadLetterStore
 from ingest.decode import Rejection
+from ingest.inflight import InFlight, Verdict, fingerprint
 from ingest.influx import InfluxRejected, InfluxUnavailable, Writer
 from ingest.quality import QualityCore, QualityEvent
 from ingest.registry import RegistryView
@@ -49,6 +50,10 @@ SESSION_EXPIRY_S = 14 * 24 * 3600
 STATS_EVERY_S = 10.0
 # Logged once the subscriptions are confirmed; `tapsense up` and tests wait for it in the log.
 READY_LINE = "ingest ready: subscriptions confirmed"
+CULPRIT_REASON = (
+    "set aside: the ingest worker died twice while handling this message, the second time "
+    "handling it alone"
+)
 
 
 @dataclass(slots=True)
@@ -70,6 +75,7 @@ class IngestWorker:
         settings: Settings,
         writer: Writer,
         deadletters: DeadLetterStore,
+        inflight: InFlight,
         quality: QualityCore,
         registry: RegistryView,
     ) -> None:
@@ -77,9 +83,10 @@ class IngestWorker:
         self._ingest = settings.ingest
         self._writer = writer
         self._deadletters = deadletters
+        self._inflight = inflight
         self._quality = quality
         self._registry = registry
-        self._builder = BatchBuilder(settings, quality, registry)
+        self._builder = BatchBuilder(self._ingest.max_payload_bytes, quality, registry)
         # Line cleanings that cleared an overdue check, written with the next batch.
         self._pending_events: list[QualityEvent] = []
         self._queue: queue.Queue[Inbound] = queue.Queue()
@@ -230,20 +237,68 @@ class IngestWorker:
         return batch
 
     def _process(self, messages: list[Inbound], stop: threading.Event) -> None:
-        batch = self._builder.build(messages, int(time.time() * 1000))
-        events = self._pending_events + self._builder.check_quality(batch)
-        quality_lines = lineproto.quality_events(events)
-        if not self._store(batch, quality_lines, stop):
-            return  # stopping with InfluxDB down: nothing acknowledged, all will be redelivered
-        self._deadletters.add(batch.rejections)
-        self._pending_events = []
-        self._publish(events)
-        self._ack(messages)
+        """Handle a batch; messages the worker died on before are handled alone, or set aside
+        when it died on one of them alone (see `ingest.inflight`)."""
+        fresh: list[tuple[Inbound, bytes]] = []
+        for message in messages:
+            fp = fingerprint(message.topic, message.payload)
+            verdict = self._inflight.verdict(fp)
+            if verdict is Verdict.CULPRIT:
+                _LOGGER.error("setting aside %s: the worker died handling it", message.topic)
+                self._refuse_alone(message, fp, CULPRIT_REASON)
+            elif verdict is Verdict.SUSPECT:
+                _LOGGER.warning("handling %s alone: it was in flight when the worker died",
+                                message.topic)  # fmt: skip
+                self._handle([(message, fp)], stop, alone=True)
+            else:
+                fresh.append((message, fp))
+        if fresh:
+            self._handle(fresh, stop, alone=False)
+
+    def _handle(
+        self, marked: list[tuple[Inbound, bytes]], stop: threading.Event, *, alone: bool
+    ) -> None:
+        fps = [fp for _, fp in marked]
+        messages = [message for message, _ in marked]
+        self._inflight.mark(fps, alone=alone)
+        try:
+            batch = self._builder.build(messages, int(time.time() * 1000))
+            events = self._pending_events + self._builder.check_quality(batch)
+            quality_lines = lineproto.quality_events(events)
+        except Exception as exc:
+            # Each message was judged in its own guard; this is the batch as a whole failing.
+            if len(marked) == 1:
+                _LOGGER.exception("refused %s: handling it failed", messages[0].topic[:200])
+                self._refuse_alone(messages[0], fps[0], unforeseen(exc))
+                return
+            _LOGGER.exception("a batch of %d failed; splitting it to find why", len(marked))
+            half = len(marked) // 2
+            self._handle(marked[:half], stop, alone=alone)
+            self._handle(marked[half:], stop, alone=alone)
+            return
+        if self._store(batch, quality_lines, stop):
+            self._deadletters.add(batch.rejections)
+            self._pending_events = []
+            self._publish(events)
+            self._ack(messages)
+            self._count(messages, len(batch.lines) + len(quality_lines), len(batch.rejections))
+        # else: stopping with InfluxDB down; nothing acknowledged, all will be redelivered.
+        # Either way the worker did not die on these messages.
+        self._inflight.clear(fps)
+
+    def _refuse_alone(self, message: Inbound, fp: bytes, reason: str) -> None:
+        """Dead-letter one message whole, committed before it is acknowledged."""
+        self._deadletters.add([Rejection(message.topic, reason, message.payload)])
+        self._ack([message])
+        self._inflight.clear([fp])
+        self._count([message], 0, 1)
+
+    def _count(self, messages: list[Inbound], points: int, rejected: int) -> None:
         c = self.counters
         c.messages += len(messages)
         c.redelivered += sum(m.dup for m in messages)
-        c.points += len(batch.lines) + len(quality_lines)
-        c.rejected += len(batch.rejections)
+        c.points += points
+        c.rejected += rejected
         c.batches += 1
 
     def _store(self, batch: Batch, quality_lines: list[str], stop: threading.Event) -> bool:
@@ -277,8 +332,13 @@ class IngestWorker:
                 self._writer.write(body)
                 return True
             except InfluxUnavailable as exc:
-                self.counters.write_retries += 1
                 _LOGGER.warning("InfluxDB write failed (%s); retrying in %.1f s", exc, delay)
+            except InfluxRejected:
+                raise
+            except Exception:
+                # Not the messages' fault (they were judged already): keep them, never drop.
+                _LOGGER.exception("InfluxDB write failed unexpectedly; retrying in %.1f s", delay)
+            self.counters.write_retries += 1
             if stop.wait(delay):
                 return False
             delay = min(delay * 2, self._ingest.retry_max_s)

@@ -273,17 +273,27 @@ def revoke_device(db: Session, device: Device) -> None:
     db.flush()
 
 
-def service_credential(db: Session, service: str) -> tuple[str, str]:
-    """A new password for a service's broker login (ingest, alerts), made if need be."""
+def service_login(db: Session, service: str, *, rotate: bool = False) -> tuple[str, str]:
+    """A service's broker login (ingest, alerts): the one it has, made on first use; a new
+    password with `rotate` (the old one stops working at the broker's next reload)."""
     username = service_username(service)
-    password = secrets.new_password()
     credential = db.get(MqttCredential, username)
     if credential is None:
         credential = MqttCredential(
             username=username, service=service, password_hash="", created_ms=now_ms()
         )
         db.add(credential)
-    credential.password_hash = secrets.mosquitto_hash(password)
+    if rotate or credential.service_password is None:
+        credential.service_password = secrets.new_password()
+        credential.password_hash = secrets.mosquitto_hash(credential.service_password)
     credential.revoked_ms = None
     db.flush()
-    return username, password
+    return username, credential.service_password
+
+
+def stored_service_login(db: Session, service: str) -> tuple[str, str] | None:
+    """The service's login if the registry has one (it never makes one: a read)."""
+    credential = db.get(MqttCredential, service_username(service))
+    if credential is None or credential.revoked_ms or credential.service_password is None:
+        return None
+    return credential.username, credential.service_password

@@ -181,6 +181,10 @@ class MqttCredential(Base):
     venue_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     device_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
     service: Mapped[str | None] = mapped_column(String(32))  # ingest | alerts
+    # A service's own password, kept because the service itself must present it at every
+    # (re)start; whoever can read the registry can run its services anyway. Devices' passwords
+    # are never kept: they are shown once, at provisioning.
+    service_password: Mapped[str | None] = mapped_column(String(200))
     created_ms: Mapped[int]
     revoked_ms: Mapped[int | None]
     __table_args__ = (

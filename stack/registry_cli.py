@@ -20,7 +20,7 @@ from api.provisioning import agent_config, mqtt_login
 from api.schemas import DeviceIn, TapIn, UserIn, VenueIn
 from registry import access
 from registry.access import AccessError, Role
-from registry.broker import sync_broker
+from registry.broker import SERVICE_ACL, sync_broker
 from registry.db import RegistryError, migrate, open_registry, transaction
 from registry.models import Device, Organisation, Venue
 from stack.settings import Settings
@@ -36,6 +36,8 @@ a first organisation, from nothing:
   tapsense registry device --venue cafe-dom --id edge-1
                                    prints its MQTT login and agent config, once
   tapsense registry revoke --venue cafe-dom --id edge-1
+  tapsense registry service-login ingest > /etc/tapsense/ingest.env
+                                   the ingest service's broker login, for its systemd unit
 """
 
 
@@ -125,6 +127,17 @@ def cmd_revoke(settings: Settings, args: argparse.Namespace) -> None:
         access.revoke_device(db, device)
     _sync(settings)
     print(f"device {args.id} of {args.venue} revoked")
+
+
+def cmd_service_login(settings: Settings, args: argparse.Namespace) -> None:
+    with _session(settings) as db:
+        username, password = access.service_login(db, args.service, rotate=args.rotate)
+    if args.rotate:
+        _sync(settings)
+    print(f"# broker login of the {args.service} service; keep it secret")
+    print(f"TAPSENSE_MQTT__USERNAME={username}\nTAPSENSE_MQTT__PASSWORD={password}")
+    if args.rotate:
+        print(f"# rotated: the old password stops working; restart {args.service} to use this")
 
 
 def cmd_sync_broker(settings: Settings, _args: argparse.Namespace) -> None:
@@ -219,4 +232,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     revoke = command("revoke", cmd_revoke, "revoke a device: the broker and ingest refuse it")
     revoke.add_argument("--venue", required=True)
     revoke.add_argument("--id", required=True)
+    login = command(
+        "service-login",
+        cmd_service_login,
+        "show a service's broker login (made on first use) as TAPSENSE_* lines, "
+        "ready for an environment file; --rotate makes a new password",
+    )
+    login.add_argument("service", choices=sorted(SERVICE_ACL))
+    login.add_argument("--rotate", action="store_true", help="a new password; the old one ends")
     command("sync-broker", cmd_sync_broker, "rewrite the broker's users and ACL and reload it")

@@ -205,6 +205,15 @@ def start_mosquitto(
 ) -> ManagedProcess:
     """Anonymous without `auth_dir`; with it, logins and ACL from the files the registry
     writes there (`registry.broker`), and a pid file there for it to signal reloads."""
+    proc = mosquitto_process(data_dir, host, port, auth_dir)
+    proc.start(tcp_accepts(host, port))
+    return proc
+
+
+def mosquitto_process(
+    data_dir: Path, host: str, port: int, auth_dir: Path | None = None
+) -> ManagedProcess:
+    """Mosquitto with its config written, not started yet."""
     require_free("mosquitto", host, port)
     data_dir.mkdir(parents=True, exist_ok=True)
     if auth_dir is not None:
@@ -213,14 +222,12 @@ def start_mosquitto(
             (auth_dir / name).touch(0o600)
     conf = data_dir / "mosquitto.conf"
     conf.write_text(mosquitto_config(data_dir, host, port, auth_dir))
-    proc = ManagedProcess(
+    return ManagedProcess(
         "mosquitto",
         [find_binary("mosquitto"), "-c", str(conf)],
         data_dir / "mosquitto.log",
         pid_file=auth_dir / PID_FILE if auth_dir is not None else None,
     )
-    proc.start(tcp_accepts(host, port))
-    return proc
 
 
 def influxdb_config(data_dir: Path, host: str, port: int, rpc_port: int) -> str:
@@ -253,7 +260,7 @@ bind-address = "{host}:{rpc_port}"
 """
 
 
-def _influx_pings(url: str) -> Callable[[], bool]:
+def influx_pings(url: str) -> Callable[[], bool]:
     def check() -> bool:
         try:
             return httpx.get(f"{url}/ping", timeout=0.5).status_code == 204
@@ -264,13 +271,18 @@ def _influx_pings(url: str) -> Callable[[], bool]:
 
 
 def start_influxdb(data_dir: Path, host: str, port: int, rpc_port: int) -> ManagedProcess:
+    proc = influxdb_process(data_dir, host, port, rpc_port)
+    proc.start(influx_pings(f"http://{host}:{port}"), timeout_s=60.0)
+    return proc
+
+
+def influxdb_process(data_dir: Path, host: str, port: int, rpc_port: int) -> ManagedProcess:
+    """InfluxDB with its config written, not started yet."""
     require_free("influxd", host, port)
     require_free("influxd (rpc)", host, rpc_port)
     data_dir.mkdir(parents=True, exist_ok=True)
     conf = data_dir / "influxdb.conf"
     conf.write_text(influxdb_config(data_dir, host, port, rpc_port))
-    proc = ManagedProcess(
+    return ManagedProcess(
         "influxd", [find_binary("influxd"), "run", "-config", str(conf)], data_dir / "influxd.log"
     )
-    proc.start(_influx_pings(f"http://{host}:{port}"), timeout_s=60.0)
-    return proc

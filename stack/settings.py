@@ -13,17 +13,26 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 CONFIG_ENV = "TAPSENSE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("tapsense.toml")
@@ -178,6 +187,10 @@ class Settings(BaseSettings):
         return self.home / "deadletter.sqlite"
 
     @cached_property
+    def inflight_path(self) -> Path:
+        return self.home / "inflight.sqlite"
+
+    @cached_property
     def quality_snapshot_path(self) -> Path:
         return self.home / "quality-state.npz"
 
@@ -195,6 +208,26 @@ class Settings(BaseSettings):
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used, with every reason at once."""
+
+
+def load_settings() -> Settings:
+    """The settings in force, or a `SettingsError` that says what is wrong and where: invalid
+    values (all of them), a missing or unreadable config file, a file that is not TOML."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError(str(exc)) from exc
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, PydanticSettingsError) as exc:
+        where = os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_FILE
+        if isinstance(exc, PydanticSettingsError):  # a variable that is not valid JSON
+            raise SettingsError(f"{exc}: {exc.__cause__}") from exc
+        if isinstance(exc, FileNotFoundError):
+            raise SettingsError(str(exc)) from exc
+        raise SettingsError(f"{where}: not a readable TOML file: {exc}") from exc
 
 
 def config_file() -> Path | None:

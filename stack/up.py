@@ -2,11 +2,13 @@
 
 Mosquitto and InfluxDB run with generated configs and data under `home`; the ingest worker,
 the API and an optional simulated fleet run as `tapsense` subcommands, each logging to a file
-under `home/logs`. If any child exits on its own, the rest are stopped too.
+under `home/logs`. A child that exits on its own is restarted and the others keep running
+(`stack.supervise`); Ctrl-C stops them all.
 
 The broker is not anonymous: its users and ACL come from the registry (migrated first), the
-ingest worker logs in with a service password made afresh at each start, and the simulated
-fleet registers its venues and gets one device login per venue.
+ingest worker logs in with the service login the registry keeps for it (so it can be
+restarted alone), and the simulated fleet registers its venues and gets one device login per
+venue.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import logging
 import os
 import sys
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -32,18 +35,21 @@ from simulators.provision import ORGANISATION as FLEET_ORGANISATION
 from stack.services import (
     ManagedProcess,
     ServiceError,
+    influx_pings,
+    influxdb_process,
     log_says,
+    mosquitto_process,
     require_free,
-    start_influxdb,
-    start_mosquitto,
     tcp_accepts,
 )
 from stack.settings import DEFAULT_AUTH_DIR, Settings
+from stack.supervise import Child, GaveUp, Supervisor
 
 _LOGGER = logging.getLogger(__name__)
 
 INFLUX_RPC_PORT_OFFSET = 2  # influxd also needs a port for backup/restore: the HTTP port + 2
 PROGRESS_EVERY_S = 10.0
+TEND_EVERY_S = 0.5
 
 
 def tapsense_process(
@@ -58,15 +64,16 @@ def tapsense_process(
 FLEET_OPERATOR = "operator@simulated-fleet.invalid"
 
 
-def prepare_registry(settings: Settings, auth_dir: Path) -> tuple[dict[str, str], str]:
-    """Migrate the registry, give ingest a new broker password, write the broker's files, and
-    make an API key for an operator of the simulated fleet's organisation; the variables that
-    log ingest in, and that key (new at every start, so it can be printed)."""
+def prepare_registry(settings: Settings, auth_dir: Path) -> str:
+    """Migrate the registry, make sure ingest has a broker login (it reads it from the
+    registry at each start, so it can be restarted alone), write the broker's files, and make
+    an API key for an operator of the simulated fleet's organisation: returned (new at every
+    start, so it can be printed)."""
     migrate(settings.registry_url)
     engine = engine_for(settings.registry_url)
     try:
         with transaction(engine) as db:
-            username, password = access.service_credential(db, "ingest")
+            access.service_login(db, "ingest")
             org = db.scalar(select(Organisation).where(Organisation.name == FLEET_ORGANISATION))
             org = org or access.create_organisation(db, FLEET_ORGANISATION)
             operator = db.scalar(select(User).where(User.email == FLEET_OPERATOR))
@@ -77,7 +84,7 @@ def prepare_registry(settings: Settings, auth_dir: Path) -> tuple[dict[str, str]
         write_auth_files(engine, auth_dir)
     finally:
         engine.dispose()
-    return {"TAPSENSE_MQTT__USERNAME": username, "TAPSENSE_MQTT__PASSWORD": password}, key
+    return key
 
 
 def start_ingest(logs: Path, env: dict[str, str] | None = None) -> ManagedProcess:
@@ -105,36 +112,36 @@ def run_stack(settings: Settings, *, fleet_venues: int, taps: int, stop: threadi
     auth_dir = settings.mqtt.auth_dir or home / DEFAULT_AUTH_DIR
     os.environ["TAPSENSE_MQTT__AUTH_DIR"] = str(auth_dir)
     influx_url = urlsplit(settings.influx.url)
-    children: list[ManagedProcess] = []
+    logs = home / "logs"
+    supervisor = Supervisor()
     try:
         require_free("api", settings.api.host, settings.api.port)
-        ingest_login, api_key = prepare_registry(settings, auth_dir)
-        children.append(
-            start_mosquitto(home / "mosquitto", settings.mqtt.host, settings.mqtt.port, auth_dir)
+        api_key = prepare_registry(settings, auth_dir)
+        m = settings.mqtt
+        supervisor.start(
+            Child(
+                mosquitto_process(home / "mosquitto", m.host, m.port, auth_dir),
+                lambda: tcp_accepts(m.host, m.port),
+            )
         )
         host, port = influx_url.hostname or "127.0.0.1", influx_url.port or 8086
-        children.append(
-            start_influxdb(home / "influxdb", host, port, port + INFLUX_RPC_PORT_OFFSET)
-        )
-        logs = home / "logs"
-        children.append(start_ingest(logs, {**os.environ, **ingest_login}))
+        influxd = influxdb_process(home / "influxdb", host, port, port + INFLUX_RPC_PORT_OFFSET)
+        supervisor.start(Child(influxd, lambda: influx_pings(f"http://{host}:{port}"), 60.0))
+        ingest = tapsense_process(logs, "ingest")
+        supervisor.start(Child(ingest, lambda: log_says(ingest.log_path, READY_LINE), 120.0))
         api = tapsense_process(logs, "api")
-        api.start(tcp_accepts(settings.api.host, settings.api.port))
-        children.append(api)
+        supervisor.start(Child(api, lambda: tcp_accepts(settings.api.host, settings.api.port)))
         if fleet_venues:
             fleet = tapsense_process(
                 logs, "simulate", "--venues", str(fleet_venues), "--taps", str(taps)
             )
-            fleet.start(lambda: True)
-            children.append(fleet)
+            supervisor.start(Child(fleet, lambda: lambda: True))
     except (ServiceError, RegistryError) as exc:
         _LOGGER.error("%s", exc)
-        for child in reversed(children):
-            child.stop()
+        supervisor.stop()
         return 1
     except BaseException:
-        for child in reversed(children):
-            child.stop()
+        supervisor.stop()
         raise
 
     url = f"http://{settings.api.host}:{settings.api.port}"
@@ -147,28 +154,23 @@ def run_stack(settings: Settings, *, fleet_venues: int, taps: int, stop: threadi
         f"  InfluxDB        {settings.influx.url}  database {settings.influx.database!r}\n"
         f"  simulated fleet {fleet_venues} venues x {taps} taps"
         f"{'' if fleet_venues else ' (none: add --fleet N)'}\n"
-        f"  logs            {home / 'logs'}\n"
-        "Ctrl-C stops everything.\n",
+        f"  logs            {logs}\n"
+        "A child that dies is restarted; Ctrl-C stops everything.\n",
         flush=True,
     )
     influx = InfluxQL(settings.influx)
     code = 0
+    last_progress = time.monotonic()
     try:
-        while not stop.wait(PROGRESS_EVERY_S):
-            dead = [c for c in children if c.process is not None and c.process.poll() is not None]
-            if dead:
-                for child in dead:
-                    _LOGGER.error(
-                        "%s exited with %s; see %s",
-                        child.name,
-                        child.process.returncode if child.process else "?",
-                        child.log_path,
-                    )
-                code = 1
-                break
-            _LOGGER.info("%s", _stored_last_minute(influx))
+        while not stop.wait(TEND_EVERY_S):
+            supervisor.tend()
+            if time.monotonic() - last_progress >= PROGRESS_EVERY_S:
+                _LOGGER.info("%s", _stored_last_minute(influx))
+                last_progress = time.monotonic()
+    except GaveUp as exc:
+        _LOGGER.error("%s", exc)
+        code = 1
     finally:
         influx.close()
-        for child in reversed(children):
-            child.stop()
+        supervisor.stop()
     return code

@@ -16,7 +16,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from api.provisioning import agent_config, mqtt_login
 from edge import mqtt
-from edge.agent import AgentConfig
+from edge.agent import AgentConfig, EdgeAgent
 from edge.wire import DOWNLINK_ROOT, DeviceTopic, Telemetry, Temperature, TopicKind, encode
 from registry import access
 from registry.broker import sync_broker
@@ -57,7 +57,7 @@ def secured(tmp_path: Path, influx: object) -> Iterator[tuple[Settings, dict[str
             new = access.provision_device(db, row, "edge-1")
             logins[name] = Login(new.mqtt_username, new.mqtt_password)
         for service in ("ingest", "alerts"):
-            logins[service] = Login(*access.service_credential(db, service))
+            logins[service] = Login(*access.service_login(db, service))
     assert sync_broker(engine, auth_dir), "the broker was not told to reload"
     engine.dispose()
     ingest = logins["ingest"]
@@ -199,3 +199,30 @@ def test_the_provisioned_agent_config_logs_the_device_in(secured: tuple, tmp_pat
     topic = str(DeviceTopic(agent.venue, agent.device, TopicKind.TELEMETRY))
     assert not device.publish(topic, reading(1, T0)).is_failure
     device.close()
+
+
+def test_an_agent_keeps_what_the_broker_refuses(secured: tuple, tmp_path: Path) -> None:
+    """An agent configured for another venue than its login: MQTT 5 PUBACKs say "Not
+    authorized" (3.1.1 would drop silently), and the agent keeps every message in its spool."""
+    settings, logins = secured
+    login = logins["venue-a"]
+    mqtt_settings = settings.mqtt.model_copy(
+        update={"username": login.username, "password": login.password}
+    )
+    config = AgentConfig(venue="venue-b", device="edge-1", spool_path=tmp_path / "spool.sqlite")
+    agent = EdgeAgent(config, mqtt_settings, clock_ms=lambda: T0)
+    for k in range(3):
+        agent.record_temperature("tap-01", T0 + k * 1000, 4.0)
+        agent.seal()
+    agent.connect()
+    try:
+
+        def all_refused() -> bool:
+            agent.pump()
+            return agent.counters.refused == 3
+
+        assert wait_for(all_refused, timeout_s=30, every_s=0.05)
+        assert agent.counters.acknowledged == 0
+        assert agent.spool.depth() == 3
+    finally:
+        agent.close()

@@ -40,9 +40,13 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class Stream:
     """A fleet publishing its spooled readings in a background thread."""
 
-    def __init__(self, settings: Settings, duration_s: int) -> None:
-        register(settings, scenario(duration_s))
-        self.fleet = Fleet(scenario(duration_s), settings.mqtt, settings.home / "spool", THROTTLED)
+    def __init__(self, settings: Settings, duration_s: int, *, logins: bool = False) -> None:
+        """`logins`: the agents log in with their devices' logins (an authenticated broker)."""
+        credentials = register(settings, scenario(duration_s))
+        self.fleet = Fleet(
+            scenario(duration_s), settings.mqtt, settings.home / "spool", THROTTLED,
+            credentials=credentials if logins else None,
+        )  # fmt: skip
         self.fleet.connect()
         self.fleet.fast_forward()
         self.drained = threading.Event()
