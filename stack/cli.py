@@ -7,14 +7,11 @@ import logging
 import signal
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from stack import registry_cli
-from stack.settings import Settings
+from stack import deadletters_cli, registry_cli
+from stack.settings import Settings, SettingsError, load_settings
 
 _LOGGER = logging.getLogger("tapsense")
 
@@ -28,10 +25,16 @@ or ./tapsense.toml); see docs/settings.md. `tapsense config` prints what is in f
 EPILOG = """\
 examples:
   tapsense up --fleet 5                 broker, InfluxDB, ingest, API and 5 simulated venues
-  tapsense simulate --venues 2 --fast-forward 3600 --truth truth.jsonl
-                                        backfill an hour of 2 venues into a running stack
+  tapsense simulate scenarios/normal-week.yaml --truth truth/
+                                        a week of 5 venues, fast-forward, into a running stack
+  tapsense simulate --venues 2 --taps 3
+                                        two venues sending in real time, until Ctrl-C
   tapsense deadletters --limit 20       what was refused lately, and why
+  tapsense deadletters replay --reason "not registered"
+                                        store what came before its venue was registered
   tapsense registry --help              organisations, venues, taps, devices and keys
+  tapsense registry service-login ingest
+                                        the ingest service's broker login, to run it alone
   TAPSENSE_MQTT__PORT=1883 tapsense ingest
                                         run only the ingest worker against another broker
 """
@@ -132,22 +135,6 @@ def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     report = load(settings, args.venues, args.taps, args.interval, args.seconds)
     print(report)
     return 0 if report.lost == 0 and report.extra == 0 else 1
-
-
-def cmd_deadletters(settings: Settings, args: argparse.Namespace) -> int:
-    from ingest.deadletter import DeadLetterStore
-
-    if not settings.deadletter_path.exists():
-        print(f"nothing refused yet: no dead-letter store at {settings.deadletter_path}")
-        return 0
-    store = DeadLetterStore(settings.deadletter_path)
-    rows = store.latest(args.limit)
-    print(f"{store.count()} refused in {settings.deadletter_path}; latest {len(rows)}:")
-    for row in rows:
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row.received_ms / 1000))
-        print(f"{when}  {row.topic}  seq={row.seq}  {row.reason}")
-        print(f"    {row.payload[:160]!r}")
-    return 0
 
 
 def cmd_config(settings: Settings, _args: argparse.Namespace) -> int:
@@ -268,9 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.add_argument("--seconds", type=positive_int, default=60)
     load.set_defaults(run=cmd_load)
 
-    dead = sub.add_parser("deadletters", help="show refused messages and readings with reasons")
-    dead.add_argument("--limit", type=positive_int, default=20)
-    dead.set_defaults(run=cmd_deadletters)
+    deadletters_cli.add_parser(sub, positive_int)
 
     sub.add_parser("config", help="print the settings in force (secrets left out)").set_defaults(
         run=cmd_config
@@ -290,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
     try:
-        settings = Settings()
-    except (ValidationError, FileNotFoundError) as exc:
+        settings = load_settings()
+    except SettingsError as exc:
         print(f"tapsense: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     run: Callable[[Settings, argparse.Namespace], int] = args.run
