@@ -246,19 +246,32 @@ def _read(path: Path, seen: tuple[Path, ...] = ()) -> list[_Part]:
     if path in seen:
         raise ScenarioError(f"{path}: `extends` leads back to this file")
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read it: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     try:
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise ScenarioError(f"{path}{where}: not valid YAML: {exc.problem}") from exc
+    except yaml.YAMLError as exc:  # the reader's: characters YAML does not allow
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
+    except RecursionError as exc:
+        raise ScenarioError(f"{path}: not valid YAML: nested too deeply") from exc
     if not isinstance(data, dict):
         raise ScenarioError(f"{path} line 1: a scenario is a mapping of keys (name, start, ...)")
     base = data.get("extends")
-    parts = _read((path.parent / str(base)).resolve(), (*seen, path)) if base else []
+    if base is not None and (not isinstance(base, str) or "\0" in base):
+        raise ScenarioError(f"{path}: `extends` names a file: a path, not {base!r:.80}")
+    parts = []
+    if base:
+        try:
+            parts = _read((path.parent / base).resolve(), (*seen, path))
+        except ScenarioError as exc:
+            raise ScenarioError(f"{path}: in the file it extends ({base:.80}): {exc}") from exc
     return [*parts, _Part(path, text, data)]
 
 
