@@ -3,10 +3,15 @@
 # Debian's packages, a virtual environment in ./.venv, and the project with its test tools.
 # Safe to run again: it installs only what is missing. Starts no system service of its own;
 # Tapsense runs the broker and database itself, on its own ports.
+# `--test` also installs what only the tests need: systemd's `systemd-analyze`, which checks
+# the unit files that ship for a real deployment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
+if [ "${1:-}" = "--test" ]; then
+    command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+fi
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)

@@ -3,6 +3,6 @@
 # run them with `scripts/test.sh -m slow`). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --test
 scripts/check.sh
 .venv/bin/python -m pytest "$@"
