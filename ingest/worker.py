@@ -1,18 +1,31 @@
 """The ingest worker: a persistent MQTT 5 session in, InfluxDB out, acknowledged only once stored.
 
 What is durable and when (read this before changing the loop):
-- A telemetry message is acknowledged (PUBACK) only after its points were written to InfluxDB
-  (HTTP 204) and its refused parts committed to the dead-letter store. Until then the broker
-  keeps it in our persistent session and redelivers it after a crash or reconnect.
+- A telemetry message is acknowledged (PUBACK) only at a checkpoint after its points were
+  written to InfluxDB (HTTP 204) and its refused parts committed to the dead-letter store.
+  Until then the broker keeps it in our persistent session and redelivers it after a crash or
+  reconnect.
+- The quality kernels' state never runs ahead of what was acknowledged. A checkpoint waits
+  for the broker to confirm the quality events published so far, saves the kernels' state,
+  and only then acknowledges the messages stored since the previous one. After a crash or a
+  stop with a batch unstored, the worker starts from the last checkpoint and the broker
+  redelivers everything after it, so every event those readings call for is raised again (at
+  least once). Checkpoints come every `quality.snapshot_every_s`, and sooner when the held
+  acknowledgements would fill the broker's window (`ingest.receive_maximum`).
 - Redelivery is harmless: points are keyed by series and device timestamp, so a second write
   overwrites the first; the quality kernels ignore readings that are not newer than the last.
 - paho calls `on_message` on its network thread; we only enqueue there. The broker cannot send
   more than Receive Maximum unacknowledged messages, which bounds the queue without a limit of
-  ours, and a batch never holds more than that, so our own held acks cannot stall the stream.
+  ours; a checkpoint is taken before the held acks and a full batch could exceed it, so our
+  own held acks cannot stall the stream.
 - A PUBACK is only meaningful on the connection that received the message: message ids are
   reused by the next session. Every message carries the connection generation it arrived on,
   and an ack for an older generation is dropped (the broker redelivers that message anyway).
 - If InfluxDB is down we keep the batch, back off and retry, and stop reading meanwhile.
+- No message can stop the worker. Each is judged in its own guard (`ingest.batch`); a batch
+  that fails as a whole is split until the culprit is alone; and each batch is marked in
+  flight on disk first (`ingest.inflight`), so a message that kills the process is handled
+  alone on redelivery, and set aside as a dead letter if it kills it again.
 """
 
 from __future__ import annotations
@@ -48,6 +61,9 @@ _LOGGER = logging.getLogger(__name__)
 # Long enough to ride out a worker outage of days: the broker keeps our queue meanwhile.
 SESSION_EXPIRY_S = 14 * 24 * 3600
 STATS_EVERY_S = 10.0
+# How long a checkpoint waits for the broker to confirm our quality events before it gives up
+# for now (the acks stay held; the next checkpoint tries again).
+CONFIRM_WAIT_S = 5.0
 # Logged once the subscriptions are confirmed; `tapsense up` and tests wait for it in the log.
 READY_LINE = "ingest ready: subscriptions confirmed"
 CULPRIT_REASON = (
@@ -87,8 +103,16 @@ class IngestWorker:
         self._quality = quality
         self._registry = registry
         self._builder = BatchBuilder(self._ingest.max_payload_bytes, quality, registry)
-        # Line cleanings that cleared an overdue check, written with the next batch.
+        # Events from keg changes and cleanings, written at once or with the next batch.
         self._pending_events: list[QualityEvent] = []
+        # Stored, waiting for the next checkpoint to be acknowledged; and the quality events
+        # published since the last one, which the broker must confirm first.
+        self._held: list[Inbound] = []
+        self._published: list[paho.MQTTMessageInfo] = []
+        self._changed = False  # the kernels saw something since the last checkpoint
+        # False once the kernels ran over a batch that was not stored (a stop while InfluxDB
+        # is down): then no checkpoint may be taken, and the last one stands.
+        self._consistent = True
         self._queue: queue.Queue[Inbound] = queue.Queue()
         self._ack_lock = threading.Lock()
         self._generation = 0
@@ -169,28 +193,57 @@ class IngestWorker:
             m.host, m.port, m.keepalive_s, clean_start=False, properties=props
         )
         self._client.loop_start()
-        last_stats = last_snapshot = time.monotonic()
+        last_stats = last_checkpoint = time.monotonic()
         every = self._settings.quality.snapshot_every_s
+        # A checkpoint before the next batch whenever held acks plus a full batch would fill
+        # the window the broker gives us.
+        hold_at_most = self._ingest.receive_maximum - self._ingest.batch_max_messages
         self._follow_registry(force=True)
         try:
             while not stop.is_set():
                 batch = self._collect(stop)
                 if batch:
                     self._process(batch, stop)
+                if self._pending_events:
+                    self._write_pending(stop)
                 now = time.monotonic()
+                if len(self._held) > hold_at_most or now - last_checkpoint >= every:
+                    self._checkpoint()
+                    last_checkpoint = now
                 if now - last_stats >= STATS_EVERY_S:
                     self.log_stats()
                     last_stats = now
                 if self._registry.due():
                     self._follow_registry()
-                if now - last_snapshot >= every:
-                    self._quality.snapshot(self._settings.quality_snapshot_path)
-                    last_snapshot = now
         finally:
-            self._quality.snapshot(self._settings.quality_snapshot_path)
+            self._checkpoint()
             self._client.disconnect()
             self._client.loop_stop()
             self.log_stats()
+
+    def _checkpoint(self) -> bool:
+        """Save the kernels' state and acknowledge what was stored since the last checkpoint,
+        once the broker has confirmed the quality events published since; whether it did."""
+        if not self._consistent:
+            _LOGGER.warning(
+                "no checkpoint: a batch the kernels saw was not stored; after a restart the "
+                "broker redelivers everything since the last one"
+            )
+            return False
+        if self._pending_events:
+            return False  # not yet written: they would be lost with a state that has them
+        deadline = time.monotonic() + CONFIRM_WAIT_S
+        while not all(info.is_published() for info in self._published):
+            if not self.connected.is_set() or time.monotonic() > deadline:
+                return False  # paho sends them again after a reconnect; try next time
+            time.sleep(0.005)
+        self._published = []
+        if self._changed:
+            self._quality.snapshot(self._settings.quality_snapshot_path)
+            self._changed = False
+        self._ack(self._held)
+        self._held = []
+        return True
 
     def _follow_registry(self, *, force: bool = False) -> None:
         """New thresholds, keg changes and line cleanings, if the registry changed."""
@@ -198,6 +251,7 @@ class IngestWorker:
         if not (changed or force):
             return
         self._quality.reconfigure(self._registry.directory)
+        self._changed = True
         q = self._quality
         self._pending_events += q.apply(
             self._registry.tap_events_since(q.applied_keg, q.applied_cleaning)
@@ -276,20 +330,22 @@ class IngestWorker:
             self._handle(marked[:half], stop, alone=alone)
             self._handle(marked[half:], stop, alone=alone)
             return
+        self._changed = True
         if self._store(batch, quality_lines, stop):
             self._deadletters.add(batch.rejections)
             self._pending_events = []
             self._publish(events)
-            self._ack(messages)
+            self._held += messages
             self._count(messages, len(batch.lines) + len(quality_lines), len(batch.rejections))
-        # else: stopping with InfluxDB down; nothing acknowledged, all will be redelivered.
+        else:  # stopping with InfluxDB down: nothing acknowledged, all will be redelivered
+            self._consistent = False
         # Either way the worker did not die on these messages.
         self._inflight.clear(fps)
 
     def _refuse_alone(self, message: Inbound, fp: bytes, reason: str) -> None:
         """Dead-letter one message whole, committed before it is acknowledged."""
         self._deadletters.add([Rejection(message.topic, reason, message.payload)])
-        self._ack([message])
+        self._held.append(message)
         self._inflight.clear([fp])
         self._count([message], 0, 1)
 
@@ -343,6 +399,22 @@ class IngestWorker:
                 return False
             delay = min(delay * 2, self._ingest.retry_max_s)
 
+    def _write_pending(self, stop: threading.Event) -> None:
+        """Events from keg changes and cleanings, stored and published now rather than with
+        whatever batch comes next (a quiet venue may send none for hours)."""
+        events = self._pending_events
+        self._changed = True
+        try:
+            stored = self._write_retrying(lineproto.body(lineproto.quality_events(events)), stop)
+        except InfluxRejected as exc:
+            _LOGGER.error("InfluxDB refused quality events: %s", exc)
+            stored = True
+        if not stored:
+            self._consistent = False
+            return
+        self._pending_events = []
+        self._publish(events)
+
     def _publish(self, events: list[QualityEvent]) -> None:
         """Quality events to the alerts service; QoS 1, paho resends them after a reconnect."""
         for e in events:
@@ -350,7 +422,8 @@ class IngestWorker:
                 v=1, venue=e.venue, tap=e.tap, check=e.check, level=e.level, ts=e.ts,
                 value=e.value, detail=e.detail,
             )  # fmt: skip
-            self._client.publish(quality_topic(e.venue), encode(message), qos=1)
+            info = self._client.publish(quality_topic(e.venue), encode(message), qos=1)
+            self._published.append(info)
 
     def _ack(self, messages: list[Inbound]) -> None:
         with self._ack_lock:

@@ -133,7 +133,9 @@ class QualitySettings(_Section):
     foam_c: float = 9.0
     foam_ml_per_s: float = Field(200.0, gt=0)
     line_cleaning_days: float = Field(14.0, gt=0)
-    snapshot_every_s: float = Field(30.0, gt=0)
+    # At least this often the worker checkpoints: saves the kernels' state and acknowledges
+    # what it stored since the last checkpoint (sooner under load; see ingest/worker.py).
+    snapshot_every_s: float = Field(5.0, gt=0)
 
 
 class RegistrySettings(_Section):
