@@ -22,7 +22,7 @@ from edge.wire import DeviceTopic, Pour, Status, Telemetry, Temperature, TopicKi
 from ingest import lineproto
 from ingest.batch import BatchBuilder, Inbound
 from ingest.decode import REASON_TEXT_LIMIT
-from ingest.influx import V1Writer, ensure_database
+from ingest.influx import InfluxRejected, V1Writer, ensure_database
 from ingest.quality import QualityCore
 from ingest.registry import RegistryView
 from registry.db import engine_for
@@ -161,10 +161,19 @@ class IngestJudge:
         return outcome
 
     def flush(self) -> None:
-        """InfluxDB must take every line we made: a refusal here is an escaping bug of ours."""
-        if self.pending:
+        """InfluxDB must take every line we made: a refusal here is an escaping bug of ours,
+        and the assertion names the line."""
+        if not self.pending:
+            return
+        try:
             self.writer.write(lineproto.body(self.pending))
-            self.pending = []
+        except InfluxRejected:
+            for line in self.pending:
+                try:
+                    self.writer.write(lineproto.body([line]))
+                except InfluxRejected as exc:
+                    raise AssertionError(f"InfluxDB refused {line!r}: {exc}") from exc
+        self.pending = []
 
     def figures(self) -> str:
         seconds = time.monotonic() - self.started

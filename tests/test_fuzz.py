@@ -53,7 +53,10 @@ def run_property(examples: int, strategy: st.SearchStrategy, check: Callable) ->
         deadline=None,
         suppress_health_check=list(hypothesis.HealthCheck),
         derandomize=not slow,
-        database=None,
+        # The slow run keeps what it finds (`.hypothesis/`), so a failure can be replayed.
+        database=hypothesis.database.DirectoryBasedExampleDatabase(REPO / ".hypothesis")
+        if slow
+        else None,
         phases=[hypothesis.Phase.generate, hypothesis.Phase.shrink],
     )
     @hypothesis.given(strategy)
@@ -172,24 +175,28 @@ def test_any_settings_load_or_are_refused_with_every_reason(
     monkeypatch.chdir(tmp_path)
     config = tmp_path / "fuzzed.toml"
     outcomes = {"valid": 0, "refused": 0}
-    env_values = st.one_of(hostile_values.map(str), st.text(
-        st.characters(exclude_characters="\x00", codec="utf-8"), max_size=40))  # fmt: skip
+    # What an environment can hold: no NUL, no lone surrogates.
+    env_text = st.text(st.characters(exclude_characters="\x00", exclude_categories=["Cs"]),
+                       max_size=40)  # fmt: skip
+    env_values = st.one_of(env_text, hostile_values.map(str).filter(
+        lambda v: "\x00" not in v and v.isprintable()))  # fmt: skip
     inputs = st.tuples(settings_texts(), st.dictionaries(st.sampled_from(ENV_NAMES), env_values,
                                                          max_size=3))  # fmt: skip
+    before = dict(os.environ)
 
     def check(given: tuple[bytes, dict[str, str]]) -> None:
         text, env = given
         config.write_bytes(text)
-        os.environ.update(env, TAPSENSE_CONFIG=str(config))
         try:
+            os.environ.update(env, TAPSENSE_CONFIG=str(config))
             load_settings()
             outcomes["valid"] += 1
         except SettingsError as exc:
             assert str(exc).strip()
             outcomes["refused"] += 1
-        finally:
-            for name in [*env, "TAPSENSE_CONFIG"]:
-                os.environ.pop(name, None)
+        finally:  # nothing of this input may reach the next one, or another test
+            os.environ.clear()
+            os.environ.update(before)
 
     started = time.monotonic()
     run_property(sizes(slow), inputs, check)
