@@ -43,7 +43,8 @@ class Check(StrEnum):
     LINE_CLEANING = "line_cleaning_overdue"
 
 
-# The kernels number checks in the order the enum lists them (kernels.WARM_BEER == 0, ...).
+# The kernels number checks in the order the enum lists them (kernels.WARM_BEER == 0, ...);
+# tests/test_quality_kernels.py fails if the two disagree.
 CHECKS = list(Check)
 
 

@@ -294,3 +294,10 @@ def test_warm_beer_escalates_to_critical_well_above_the_limit() -> None:
         (Level.CRITICAL, 60_000, 10.5),  # more than 3 °C above the 7 °C limit
         (Level.OK, 80_000, 6.0),
     ]
+
+
+def test_checks_and_levels_are_numbered_as_the_kernels_number_them() -> None:
+    """The kernels emit integers; `CHECKS[i]` and `LEVELS[i]` turn them into names."""
+    assert len(Check) == K.N_CHECKS
+    assert [getattr(K, check.name) for check in Check] == list(range(K.N_CHECKS))
+    assert [getattr(K, level.name) for level in Level] == [K.OK, K.WARNING, K.CRITICAL]
