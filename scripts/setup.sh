@@ -4,13 +4,15 @@
 # Safe to run again: it installs only what is missing. Starts no system service of its own;
 # Tapsense runs the broker and database itself, on its own ports.
 # `--test` also installs what only the tests need: systemd's `systemd-analyze`, which checks
-# the unit files that ship for a real deployment.
+# the unit files that ship for a real deployment, and PostgreSQL, which the registry's tests
+# run on beside SQLite (in a cluster of their own; the package's own service is not used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 if [ "${1:-}" = "--test" ]; then
     command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+    compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
 fi
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v influxd >/dev/null 2>&1 || missing+=(influxdb)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,8 +16,15 @@ from ingest.quality import Check, Level, QualityEvent
 from stack.services import free_port
 from stack.settings import Settings
 from tests.apiserver import Tenant, bearer, make_tenant, serving
+from tests.conftest import Broker, Influx, make_settings
 
 T0 = 1_750_000_000_000
+
+
+@pytest.fixture
+def settings(tmp_path: Path, broker: Broker, influx: Influx, registry_url: str) -> Settings:
+    """Every API test runs on both registry engines, SQLite and PostgreSQL."""
+    return make_settings(tmp_path, broker, influx, registry_url)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ import pytest
 from api.app import create_app, route_table
 from stack.settings import Settings
 from tests.apiserver import Tenant, bearer, make_tenant, serving
+from tests.conftest import Broker, Influx, make_settings
 
 # Routes anyone may call, and routes with a path parameter that is not a tenant's object.
 PUBLIC = {"/health", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
@@ -37,12 +38,23 @@ def routes(settings: Settings) -> list[tuple[str, str]]:
     return found
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, broker: object, influx: object) -> Iterator[
-        tuple[httpx.Client, dict[str, Tenant], list[tuple[str, str]]]]:  # fmt: skip
-    from tests.conftest import make_settings
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def tenancy_settings(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    broker: Broker,
+    influx: Influx,
+) -> Settings:
+    """The tenancy checks on both registry engines, SQLite and PostgreSQL."""
+    home = tmp_path_factory.mktemp("tenancy")
+    url = None if request.param == "sqlite" else request.getfixturevalue("postgres").new_database()
+    return make_settings(home, broker, influx, url)
 
-    settings = make_settings(tmp_path_factory.mktemp("tenancy"), broker, influx)  # type: ignore[arg-type]
+
+@pytest.fixture(scope="module")
+def world(tenancy_settings: Settings) -> Iterator[
+        tuple[httpx.Client, dict[str, Tenant], list[tuple[str, str]]]]:  # fmt: skip
+    settings = tenancy_settings
     a = make_tenant(settings, "Brewery One", "venue-a")
     b = make_tenant(settings, "", "venue-b", a.operator_key, a.organisation_id)
     c = make_tenant(settings, "Brewery Two", "venue-c")
@@ -137,12 +149,14 @@ def test_a_device_key_reads_only_its_own_configuration(world: tuple) -> None:
     assert client.get("/device", headers=bearer(a.owner_key)).status_code == 403
 
 
-def test_the_rightful_caller_gets_past_the_check_on_every_route(world: tuple) -> None:
-    """The control: the same requests by C's operator are not refused (so the 404s above
-    were the tenant check, not a wrong URL). Deletions go last, deepest first; this test uses
-    the world up, so it comes last in the file."""
-    client, tenants, table = world
-    c = tenants["c"]
+def test_the_rightful_caller_gets_past_the_check_on_every_route(
+    world: tuple, tenancy_settings: Settings
+) -> None:
+    """The control: the same requests by a tenant's own operator are not refused (so the 404s
+    above were the tenant check, not a wrong URL). Deletions go last, deepest first, on a
+    tenant of this test's own, so the other tests' world is left as it was."""
+    client, _, table = world
+    c = make_tenant(tenancy_settings, "Brewery Three", "venue-d")
     ordered = sorted(table, key=lambda mp: (mp[0] == "DELETE", -mp[1].count("/")))
     for method, path in ordered:
         if path in PUBLIC or not PARAMETER.search(path):

@@ -32,13 +32,9 @@ from simulators.provision import provision
 from stack.settings import QualitySettings
 
 
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'registry.sqlite'}"
-
-
-def test_an_empty_database_upgrades_to_exactly_the_models(tmp_path: Path) -> None:
-    migrate(url(tmp_path))
-    engine = engine_for(url(tmp_path))
+def test_an_empty_database_upgrades_to_exactly_the_models(registry_url: str) -> None:
+    migrate(registry_url)
+    engine = engine_for(registry_url)
     with engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
     assert current_revision(engine) == head_revision()
@@ -46,12 +42,12 @@ def test_an_empty_database_upgrades_to_exactly_the_models(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("revision", ["0001", "0002"])
 def test_a_database_at_an_earlier_revision_upgrades_and_keeps_its_rows(
-    tmp_path: Path, revision: str
+    registry_url: str, revision: str
 ) -> None:
-    migrate(url(tmp_path), revision)
-    engine = engine_for(url(tmp_path))
+    migrate(registry_url, revision)
+    engine = engine_for(registry_url)
     with pytest.raises(RegistryError, match=rf"revision {revision}.*tapsense registry migrate"):
-        open_registry(url(tmp_path))
+        open_registry(registry_url)
     with engine.begin() as db:  # rows as revision 0001 wrote them, without the ORM of today
         db.execute(text("INSERT INTO organisations (id, name, created_ms) VALUES (1, 'Old', 0)"))
         db.execute(text("INSERT INTO users (id, organisation_id, email, name, role, created_ms) "
@@ -67,8 +63,8 @@ def test_a_database_at_an_earlier_revision_upgrades_and_keeps_its_rows(
                              "created_ms) VALUES ('0123456789ab', :h, 1, 'old', 0)"),
                         {"h": __import__("hashlib").sha256(b"s" * 43).hexdigest()})  # fmt: skip
 
-    migrate(url(tmp_path))
-    engine = open_registry(url(tmp_path))
+    migrate(registry_url)
+    engine = open_registry(registry_url)
     with transaction(engine) as db:
         who = access.authenticate(db, "tsk_0123456789ab_" + "s" * 43)
         assert who is not None and who.role is Role.OPERATOR
@@ -78,18 +74,18 @@ def test_a_database_at_an_earlier_revision_upgrades_and_keeps_its_rows(
     assert load_directory(engine)["bar"].devices == frozenset({"edge-1"})
 
 
-def test_migrations_go_down_and_up_again(tmp_path: Path) -> None:
-    migrate(url(tmp_path))
-    command.downgrade(alembic_config(url(tmp_path)), "base")
-    assert current_revision(engine_for(url(tmp_path))) is None
-    migrate(url(tmp_path))
-    assert current_revision(engine_for(url(tmp_path))) == head_revision()
+def test_migrations_go_down_and_up_again(registry_url: str) -> None:
+    migrate(registry_url)
+    command.downgrade(alembic_config(registry_url), "base")
+    assert current_revision(engine_for(registry_url)) is None
+    migrate(registry_url)
+    assert current_revision(engine_for(registry_url)) == head_revision()
 
 
 @pytest.fixture
-def registry(tmp_path: Path):  # type: ignore[no-untyped-def]
-    migrate(url(tmp_path))
-    engine = engine_for(url(tmp_path))
+def registry(registry_url: str):  # type: ignore[no-untyped-def]
+    migrate(registry_url)
+    engine = engine_for(registry_url)
     with transaction(engine) as db:
         org = access.create_organisation(db, "Brewery")
         dubbel = Beer(organisation_id=org.id, name="Dubbel", style="dubbel", serving_min_c=6,
@@ -207,9 +203,9 @@ def test_ingest_keeps_its_directory_when_the_registry_stops_answering(registry) 
     assert view.tap_events_since(0, 0) == []
 
 
-def test_registering_a_fleet_again_updates_it_and_rotates_the_logins(tmp_path: Path) -> None:
-    migrate(url(tmp_path))
-    engine = engine_for(url(tmp_path))
+def test_registering_a_fleet_again_updates_it_and_rotates_the_logins(registry_url: str) -> None:
+    migrate(registry_url)
+    engine = engine_for(registry_url)
     fleet = simple_scenario(3, 2)
     first = provision(engine, fleet)
     second = provision(engine, simple_scenario(3, 4))

@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -81,8 +80,7 @@ def test_up_runs_the_stack_with_a_fleet_and_ctrl_c_stops_every_process(tmp_path:
     pids = [int(p) for p in re.findall(r"running, pid (\d+)", text)]
     assert len(pids) == 5, text  # mosquitto, influxd, ingest, api, simulate
     assert code == 0, text
-    time.sleep(0.1)
-    assert [p for p in pids if Path(f"/proc/{p}").exists()] == []
+    assert wait_for(lambda: not [p for p in pids if Path(f"/proc/{p}").exists()], timeout_s=10)
     assert all(
         f"{name} stopped" in text for name in ("mosquitto", "influxd", "ingest", "api", "simulate")
     )
