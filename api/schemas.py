@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from edge.wire import ID_PATTERN, TS_MAX_MS, TS_MIN_MS
-from ingest.hours import HOURS_PATTERN
 from registry.access import Invalid
+from registry.hours import HOURS_PATTERN
 
 # No control characters (C0, DEL, C1); patterns avoid `\s`, which regex dialects disagree on.
 _PRINTABLE = r"[^\x00-\x1f\x7f-\x9f]"

@@ -23,9 +23,9 @@ from ingest.decode import (
     decode_status,
     decode_telemetry,
 )
-from ingest.hours import is_open
 from ingest.quality import QualityCore, QualityEvent
-from ingest.registry import RegistryView
+from ingest.registry_view import RegistryView
+from registry.hours import is_open
 
 _LOGGER = logging.getLogger(__name__)
 

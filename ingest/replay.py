@@ -24,7 +24,7 @@ from ingest.batch import BatchBuilder, Inbound
 from ingest.deadletter import DeadLetter
 from ingest.influx import InfluxRejected, Writer
 from ingest.quality import QualityCore
-from ingest.registry import RegistryView
+from ingest.registry_view import RegistryView
 
 _READING_PATH = re.compile(r"`\$\.(temps|pours)\[\d+\]")
 

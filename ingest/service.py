@@ -12,7 +12,7 @@ from ingest.deadletter import DeadLetterStore
 from ingest.inflight import InFlight
 from ingest.influx import InfluxError, Writer, open_writer
 from ingest.quality import QualityCore, warm_up
-from ingest.registry import RegistryView
+from ingest.registry_view import RegistryView
 from ingest.worker import IngestWorker
 from registry import access
 from registry.db import open_registry, transaction

@@ -53,7 +53,7 @@ from ingest.decode import Rejection
 from ingest.inflight import InFlight, Verdict, fingerprint
 from ingest.influx import InfluxRejected, InfluxUnavailable, Writer
 from ingest.quality import QualityCore, QualityEvent
-from ingest.registry import RegistryView
+from ingest.registry_view import RegistryView
 from stack.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)

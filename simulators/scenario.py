@@ -20,7 +20,7 @@ import msgspec
 import yaml
 
 from edge.wire import ID_PATTERN
-from ingest.hours import HOURS_PATTERN
+from registry.hours import HOURS_PATTERN
 
 Id = Annotated[str, msgspec.Meta(pattern=ID_PATTERN)]
 Fraction = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]

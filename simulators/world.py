@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from edge.drivers import TapDriver
-from ingest.hours import is_open
+from registry.hours import is_open
 from simulators import scenario as sc
 
 # Share of the busiest hour's demand, by local hour of day (a Dutch café: evenings).

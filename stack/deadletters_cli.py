@@ -98,7 +98,7 @@ def cmd_export(store: DeadLetterStore, _settings: Settings, args: argparse.Names
 def cmd_replay(store: DeadLetterStore, settings: Settings, args: argparse.Namespace) -> int:
     from ingest.influx import InfluxError, open_writer
     from ingest.quality import QualityCore
-    from ingest.registry import RegistryView
+    from ingest.registry_view import RegistryView
     from ingest.replay import replay
     from registry.db import open_registry
 

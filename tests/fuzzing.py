@@ -24,7 +24,7 @@ from ingest.batch import BatchBuilder, Inbound
 from ingest.decode import REASON_TEXT_LIMIT
 from ingest.influx import InfluxRejected, V1Writer, ensure_database
 from ingest.quality import QualityCore
-from ingest.registry import RegistryView
+from ingest.registry_view import RegistryView
 from registry.db import engine_for
 from stack.settings import Settings
 from tests.factories import register_venue

@@ -1,4 +1,4 @@
-"""The edge agent's pure parts: topics, pour detection, the spool, line protocol escaping."""
+"""The edge agent's pure parts: topics, pour detection, the spool, catch-up after an outage."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ from edge.agent import TokenBucket
 from edge.pour import DetectedPour, FlowCalibration, PourDetector
 from edge.spool import Spool
 from edge.wire import DeviceTopic, Telemetry, Temperature, TopicKind, WireError
-from ingest import lineproto
-from ingest.influx import choose_transport
 
 T0 = 1_750_000_000_000
 
@@ -68,30 +66,6 @@ def test_spool_numbers_messages_and_keeps_them_until_removed(tmp_path: Path) -> 
     assert msgspec.json.decode(payload, type=Telemetry).seq == 3
     reopened.remove([3])
     assert reopened.add([], []) == 4  # numbers are never reused, even once the spool is empty
-
-
-def test_line_protocol_escapes_tag_values() -> None:
-    assert lineproto.tag("a b,c=d\\") == "a\\ b\\,c\\=d\\\\"
-    assert lineproto.string_field('say "hi"\n') == '"say \\"hi\\"\\n"'
-    [line] = lineproto.temperatures("v 1", 7, [Temperature(tap="t,1", ts=T0, c=4.25)])
-    assert line == f"temperature,venue=v\\ 1,tap=t\\,1 c=4.25,seq=7i {T0}"
-
-
-@pytest.mark.parametrize(
-    ("version", "configured", "expected"),
-    [
-        ("1.6.7~rc0", "auto", "v1"),
-        ("1.8.10", "auto", "v1"),
-        ("v2.7.4", "auto", "v2"),
-        ("3.0.1", "auto", "v2"),
-        ("unknown", "auto", "v2"),
-        ("1.6.7", "v2", "v2"),
-    ],
-)
-def test_write_transport_follows_the_server_version(
-    version: str, configured: str, expected: str
-) -> None:
-    assert choose_transport(version, configured) == expected
 
 
 def test_catch_up_after_an_outage_is_bounded_by_the_rate() -> None:

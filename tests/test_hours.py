@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ingest.hours import is_open
+from registry.hours import is_open
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 WEEK = {"mon": "closed", "tue": "16:00-24:00", "wed": "16:00-02:00", "thu": "16:00-01:00"}

@@ -11,7 +11,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import select, text
 
 from ingest.quality import Check, Level, QualityCore
-from ingest.registry import RegistryView
+from ingest.registry_view import RegistryView
 from registry import access
 from registry.access import Role
 from registry.db import (

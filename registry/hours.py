@@ -1,4 +1,5 @@
-"""Opening hours: is a venue open at a moment? Pure; used by the quality checks and simulators.
+"""Opening hours: is a venue open at a moment? Pure; a venue's, so the registry's, and used by
+the quality checks, the API and the simulators.
 
 Hours are given per weekday as `HH:MM-HH:MM` in the venue's own time zone, or `closed`; an end
 at or before the start runs past midnight (`20:00-02:00`), and `24:00` is midnight.
