@@ -23,10 +23,10 @@ from starlette.routing import BaseRoute
 from api import metrics, problems
 from api.deps import InfluxDep, SettingsDep
 from api.routes import beers, devices, people, taps, venues
-from ingest.influx import InfluxError, InfluxQL
 from registry.access import AccessError
 from registry.db import open_registry, session_factory
 from stack.settings import Settings
+from timeseries.influx import InfluxError, InfluxQL
 
 
 class ServiceCheck(BaseModel):

@@ -17,11 +17,11 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from api.schemas import Page, RowId
-from ingest.influx import InfluxQL
 from registry import access
 from registry.access import NotFound, Principal, Role
 from registry.models import ApiKey, Beer, Device, Tap, User, Venue
 from stack.settings import Settings
+from timeseries.influx import InfluxQL
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from ingest import lineproto
-from ingest.influx import InfluxQL
-from ingest.quality import Check
+from timeseries import lineproto
+from timeseries.events import Check
+from timeseries.influx import InfluxQL
 
 
 class TapState(BaseModel):

@@ -21,8 +21,6 @@ from pathlib import Path
 
 from edge import mqtt
 from edge.wire import Telemetry, Temperature, encode
-from ingest import lineproto
-from ingest.influx import InfluxQL, V1Writer, ensure_database
 from registry.db import engine_for, migrate
 from simulators.fleet import Fleet, simple_scenario
 from simulators.provision import provision
@@ -30,6 +28,8 @@ from simulators.run import stored_readings
 from stack.services import free_port, start_influxdb, start_mosquitto
 from stack.settings import InfluxSettings, IngestSettings, MqttSettings, Settings, environment
 from stack.up import start_ingest
+from timeseries import lineproto
+from timeseries.influx import InfluxQL, V1Writer, ensure_database
 
 T0 = 1_750_000_000_000
 READINGS_PER_MESSAGE = 50

@@ -15,7 +15,6 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from edge.wire import TopicKind
-from ingest import lineproto
 from ingest.decode import (
     REASON_TEXT_LIMIT,
     Decoded,
@@ -23,9 +22,11 @@ from ingest.decode import (
     decode_status,
     decode_telemetry,
 )
-from ingest.quality import QualityCore, QualityEvent
+from ingest.quality import QualityCore
 from ingest.registry_view import RegistryView
 from registry.hours import is_open
+from timeseries import lineproto
+from timeseries.events import QualityEvent
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -19,12 +19,12 @@ import re
 from dataclasses import dataclass, field
 
 from edge.wire import TopicKind
-from ingest import lineproto
 from ingest.batch import BatchBuilder, Inbound
 from ingest.deadletter import DeadLetter
-from ingest.influx import InfluxRejected, Writer
 from ingest.quality import QualityCore
 from ingest.registry_view import RegistryView
+from timeseries import lineproto
+from timeseries.influx import InfluxRejected, Writer
 
 _READING_PATH = re.compile(r"`\$\.(temps|pours)\[\d+\]")
 

@@ -10,13 +10,13 @@ from sqlalchemy import Engine
 
 from ingest.deadletter import DeadLetterStore
 from ingest.inflight import InFlight
-from ingest.influx import InfluxError, Writer, open_writer
 from ingest.quality import QualityCore, warm_up
 from ingest.registry_view import RegistryView
 from ingest.worker import IngestWorker
 from registry import access
 from registry.db import open_registry, transaction
 from stack.settings import Settings
+from timeseries.influx import InfluxError, Writer, open_writer
 
 _LOGGER = logging.getLogger(__name__)
 

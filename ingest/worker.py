@@ -46,15 +46,16 @@ from edge.wire import (
     quality_topic,
     subscription,
 )
-from ingest import lineproto
 from ingest.batch import Batch, BatchBuilder, Inbound, unforeseen
 from ingest.deadletter import DeadLetterStore
 from ingest.decode import Rejection
 from ingest.inflight import InFlight, Verdict, fingerprint
-from ingest.influx import InfluxRejected, InfluxUnavailable, Writer
-from ingest.quality import QualityCore, QualityEvent
+from ingest.quality import QualityCore
 from ingest.registry_view import RegistryView
 from stack.settings import Settings
+from timeseries import lineproto
+from timeseries.events import QualityEvent
+from timeseries.influx import InfluxRejected, InfluxUnavailable, Writer
 
 _LOGGER = logging.getLogger(__name__)
 

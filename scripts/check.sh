@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Lint and types: ruff, then mypy over the packages. Needs `scripts/setup.sh` first.
+# Lint, types and architecture: ruff, mypy over the packages, and the import contracts in
+# pyproject.toml (import-linter: which package may import which). Needs `scripts/setup.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy edge ingest api stack simulators bench registry tests
+.venv/bin/mypy edge ingest timeseries api stack simulators bench registry tests
+.venv/bin/lint-imports

@@ -15,13 +15,13 @@ from typing import Literal
 
 import msgspec
 
-from ingest import lineproto
-from ingest.influx import InfluxError, InfluxQL
 from registry.db import open_registry
 from simulators import scenario as sc
 from simulators.fleet import AgentTuning, Fleet, simple_scenario
 from simulators.provision import Credentials, provision
 from stack.settings import Settings
+from timeseries import lineproto
+from timeseries.influx import InfluxError, InfluxQL
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -96,11 +96,11 @@ def cmd_export(store: DeadLetterStore, _settings: Settings, args: argparse.Names
 
 
 def cmd_replay(store: DeadLetterStore, settings: Settings, args: argparse.Namespace) -> int:
-    from ingest.influx import InfluxError, open_writer
     from ingest.quality import QualityCore
     from ingest.registry_view import RegistryView
     from ingest.replay import replay
     from registry.db import open_registry
+    from timeseries.influx import InfluxError, open_writer
 
     letters = list(store.select(_selection(args, replayed=False)))
     if not letters:

@@ -16,14 +16,12 @@ import os
 import tomllib
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 from pydantic_settings import (
@@ -33,6 +31,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 from pydantic_settings import SettingsError as PydanticSettingsError
+
+from timeseries.settings import InfluxSettings
 
 CONFIG_ENV = "TAPSENSE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("tapsense.toml")
@@ -58,25 +58,6 @@ class MqttSettings(_Section):
     # and revoking devices rewrite the files here and make the broker reload them. Unset: the
     # broker is someone else's; Tapsense writes nothing.
     auth_dir: Path | None = None
-
-
-class InfluxSettings(_Section):
-    """Where readings are written. `transport=auto` picks v1 or v2 from the server's version."""
-
-    url: str = "http://127.0.0.1:18086"
-    database: str = Field("tapsense", pattern=r"^[A-Za-z0-9_]{1,64}$")
-    transport: Literal["auto", "v1", "v2"] = "auto"
-    token: str | None = None
-    org: str | None = None
-    bucket: str | None = None
-    timeout_s: float = Field(10.0, gt=0)
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must start with http:// or https://")
-        return value.rstrip("/")
 
 
 class IngestSettings(_Section):

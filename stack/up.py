@@ -23,8 +23,6 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
-from ingest import lineproto
-from ingest.influx import InfluxError, InfluxQL
 from ingest.worker import READY_LINE
 from registry import access
 from registry.access import Role
@@ -44,6 +42,8 @@ from stack.services import (
 )
 from stack.settings import DEFAULT_AUTH_DIR, Settings
 from stack.supervise import Child, GaveUp, Supervisor
+from timeseries import lineproto
+from timeseries.influx import InfluxError, InfluxQL
 
 _LOGGER = logging.getLogger(__name__)
 

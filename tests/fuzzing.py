@@ -19,15 +19,15 @@ import msgspec
 from hypothesis import strategies as st
 
 from edge.wire import DeviceTopic, Pour, Status, Telemetry, Temperature, TopicKind, encode
-from ingest import lineproto
 from ingest.batch import BatchBuilder, Inbound
 from ingest.decode import REASON_TEXT_LIMIT
-from ingest.influx import InfluxRejected, V1Writer, ensure_database
 from ingest.quality import QualityCore
 from ingest.registry_view import RegistryView
 from registry.db import engine_for
 from stack.settings import Settings
 from tests.factories import register_venue
+from timeseries import lineproto
+from timeseries.influx import InfluxRejected, V1Writer, ensure_database
 
 VENUE = "venue-fuzz"
 TELEMETRY = str(DeviceTopic(VENUE, "edge-1", TopicKind.TELEMETRY))

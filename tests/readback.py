@@ -6,10 +6,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ingest.influx import InfluxQL, InfluxUnavailable
 from simulators.fleet import GroundTruth
 from simulators.run import stored_readings
 from stack.settings import Settings
+from timeseries.influx import InfluxQL, InfluxUnavailable
 
 Temp = tuple[str, str, int, float]
 PourRow = tuple[str, str, int, float, int]

@@ -10,13 +10,13 @@ import httpx
 import pytest
 
 from edge.wire import Temperature
-from ingest.influx import V1Writer, ensure_database
-from ingest.lineproto import body, device_status, quality_events, temperatures
 from ingest.quality import Check, Level, QualityEvent
 from stack.services import free_port
 from stack.settings import Settings
 from tests.apiserver import Tenant, bearer, make_tenant, serving
 from tests.conftest import Broker, Influx, make_settings
+from timeseries.influx import V1Writer, ensure_database
+from timeseries.lineproto import body, device_status, quality_events, temperatures
 
 T0 = 1_750_000_000_000
 

@@ -23,8 +23,8 @@ EXAMPLES = 25
 @pytest.fixture(scope="module")
 def tenant_and_url(tmp_path_factory: pytest.TempPathFactory, broker: object,
                    influx: object) -> Iterator[tuple[Tenant, str]]:  # fmt: skip
-    from ingest.influx import ensure_database
     from tests.conftest import make_settings
+    from timeseries.influx import ensure_database
 
     settings = make_settings(tmp_path_factory.mktemp("fuzz"), broker, influx)  # type: ignore[arg-type]
     ensure_database(settings.influx)

@@ -7,11 +7,11 @@ import msgspec
 import pytest
 
 from edge.wire import DeviceTopic, Pour, Telemetry, Temperature, TopicKind, encode
-from ingest.influx import V1Writer
 from stack.settings import Settings
 from tests.conftest import IngestThread, publisher
 from tests.factories import register_venue, revoke
 from tests.readback import stored_temperatures, wait_for
+from timeseries.influx import V1Writer
 
 T0 = 1_750_000_000_000
 TOPIC = str(DeviceTopic("venue-bad", "edge-1", TopicKind.TELEMETRY))

@@ -22,7 +22,6 @@ import msgspec
 import pytest
 from hypothesis import strategies as st
 
-from ingest.influx import ensure_database
 from simulators import scenario as sc
 from stack.settings import Settings, SettingsError, load_settings
 from tests.apiserver import Tenant, bearer, make_tenant, serving
@@ -38,6 +37,7 @@ from tests.fuzzing import (
     valid_status,
     valid_telemetry,
 )
+from timeseries.influx import ensure_database
 
 DEFAULT_EXAMPLES = 200
 SLOW_EXAMPLES = 100_000

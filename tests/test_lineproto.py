@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from edge.wire import Temperature
-from ingest import lineproto
-from ingest.influx import choose_transport
+from timeseries import lineproto
+from timeseries.influx import choose_transport
 
 T0 = 1_750_000_000_000
 

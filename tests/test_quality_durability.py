@@ -27,12 +27,12 @@ from edge.wire import (
     TopicKind,
     encode,
 )
-from ingest.influx import InfluxQL
 from stack.settings import Settings, environment
 from stack.up import start_ingest
 from tests.conftest import Broker, IngestThread, end_session, make_settings, new_influx, publisher
 from tests.factories import register_venue
 from tests.readback import stored_count, wait_for
+from timeseries.influx import InfluxQL
 
 T0 = 1_750_000_000_000
 VENUE = "venue-durable"

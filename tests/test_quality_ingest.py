@@ -20,13 +20,13 @@ from edge.wire import (
     TopicKind,
     encode,
 )
-from ingest.influx import InfluxQL
 from registry.db import engine_for, transaction
 from registry.models import LineCleaning
 from stack.settings import Settings
 from tests.conftest import IngestThread, end_session, publisher
 from tests.factories import register_venue
 from tests.readback import wait_for
+from timeseries.influx import InfluxQL
 
 T0 = 1_750_000_000_000
 VENUE = "venue-q"

@@ -12,11 +12,11 @@ from api.deps import Db, InfluxDep, Operator, PagingDep, Person, SettingsDep, Vi
 from api.live import VenueState, venue_state
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import Page, RowId, Text, VenueIn, VenueOut, VenuePatch
-from ingest.influx import InfluxError
 from registry import access
 from registry.access import Role
 from registry.broker import sync_broker
 from registry.models import ApiKey, Venue
+from timeseries.influx import InfluxError
 
 router = APIRouter(prefix="/venues", tags=["venues"], responses=PROBLEM_RESPONSES)
 

@@ -18,8 +18,8 @@ from typing import Any, Literal, Protocol
 
 import httpx
 
-from ingest import lineproto
-from stack.settings import InfluxSettings
+from timeseries import lineproto
+from timeseries.settings import InfluxSettings
 
 _LOGGER = logging.getLogger(__name__)
 

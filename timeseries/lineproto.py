@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from edge.wire import Pour, Temperature
-from ingest.quality import QualityEvent
+from timeseries.events import QualityEvent
 
 TEMPERATURE = "temperature"
 POUR = "pour"
