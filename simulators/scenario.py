@@ -29,6 +29,8 @@ Positive = Annotated[float, msgspec.Meta(gt=0.0)]
 # "90s", "15m", "6h", "7d", or a combination ("1h30m").
 DURATION_PATTERN = r"^(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"
 Duration = Annotated[str, msgspec.Meta(pattern=DURATION_PATTERN, min_length=2)]
+# A moment in a scenario says its time zone: 18:00 in Utrecht is not 18:00 UTC.
+Moment = Annotated[datetime, msgspec.Meta(tz=True)]
 Hours = Annotated[str, msgspec.Meta(pattern=HOURS_PATTERN)]
 
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
@@ -115,7 +117,7 @@ class Network(_Spec, frozen=True):
 
 
 class _Event(_Spec, kw_only=True, frozen=True, tag_field="kind"):
-    at: datetime
+    at: Moment
     duration: Duration | None = None
 
 
@@ -171,7 +173,7 @@ Event = CoolerFailure | WarmingLine | SensorFault | Leak | ClockSkew | Offline |
 
 class Scenario(_Spec, frozen=True):
     name: str
-    start: datetime
+    start: Moment
     duration: Duration
     description: str = ""
     extends: str | None = None
@@ -185,8 +187,6 @@ class Scenario(_Spec, frozen=True):
     events: list[Event] = []
 
     def __post_init__(self) -> None:
-        if self.start.tzinfo is None:
-            raise ValueError("start needs a time zone, e.g. 2026-03-06T17:00:00+01:00")
         if not self.venues and self.fleet is None:
             raise ValueError("a scenario needs `venues`, a `fleet`, or both")
 
@@ -258,6 +258,8 @@ def _read(path: Path, seen: tuple[Path, ...] = ()) -> list[_Part]:
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise ScenarioError(f"{path}{where}: not valid YAML: {exc.problem}") from exc
     except yaml.YAMLError as exc:  # the reader's: characters YAML does not allow
+        raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
+    except (ValueError, OverflowError) as exc:  # a date YAML reads but Python cannot hold
         raise ScenarioError(f"{path}: not valid YAML: {exc}") from exc
     except RecursionError as exc:
         raise ScenarioError(f"{path}: not valid YAML: nested too deeply") from exc

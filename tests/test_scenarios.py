@@ -101,7 +101,7 @@ def test_a_broken_scenario_names_the_line_and_field(
         ),
         (
             "name: x\nstart: 2026-03-02T00:00:00\nduration: 1d\nfleet: {venues: 1}\n",
-            "line 1, top level: start needs a time zone",
+            "line 2, start: Expected `datetime` with a timezone component",
         ),
         (
             "name: x\nstart: 2026-03-02T00:00:00Z\nfleet: {venues: 1}\n",
