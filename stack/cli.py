@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from stack import deadletters_cli, registry_cli
 from stack.settings import Settings, SettingsError, load_settings
@@ -137,13 +139,22 @@ def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if report.lost == 0 and report.extra == 0 else 1
 
 
+def hide_password(url: str | None) -> str | None:
+    """`scheme://user:***@host/...`: a URL as it may be shown, its password left out."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def cmd_config(settings: Settings, _args: argparse.Namespace) -> int:
-    print(
-        settings.model_dump_json(
-            indent=2,
-            exclude={"mqtt": {"password"}, "influx": {"token"}},
-        )
-    )
+    shown = settings.model_dump(mode="json", exclude={"mqtt": {"password"}, "influx": {"token"}})
+    shown["influx"]["url"] = hide_password(shown["influx"]["url"])
+    shown["registry"]["url"] = hide_password(shown["registry"]["url"])
+    print(json.dumps(shown, indent=2))
     return 0
 
 

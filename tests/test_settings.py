@@ -61,9 +61,14 @@ def test_config_command_leaves_secrets_out(
 ) -> None:
     monkeypatch.setenv("TAPSENSE_MQTT__PASSWORD", "hunter2")
     monkeypatch.setenv("TAPSENSE_INFLUX__TOKEN", "s3cret")
+    monkeypatch.setenv("TAPSENSE_REGISTRY__URL", "postgresql+psycopg://ts:pa55word@db/tapsense")
+    monkeypatch.setenv("TAPSENSE_INFLUX__URL", "https://reader:inf1ux@influx.example:8086")
     assert main(["config"]) == 0
     out = capsys.readouterr().out
-    assert "hunter2" not in out and "s3cret" not in out and '"port": 18830' in out
+    for secret in ("hunter2", "s3cret", "pa55word", "inf1ux"):
+        assert secret not in out
+    assert '"port": 18830' in out
+    assert "postgresql+psycopg://ts:***@db/tapsense" in out
 
 
 def test_environment_round_trips_the_settings(
