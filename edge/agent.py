@@ -26,6 +26,7 @@ import paho.mqtt.client as paho
 from edge import mqtt
 from edge.drivers import TapDriver
 from edge.pour import FlowCalibration, PourDetector
+from edge.settings import MqttSettings
 from edge.spool import Spool
 from edge.wire import (
     MAX_READINGS_PER_MESSAGE,
@@ -36,7 +37,6 @@ from edge.wire import (
     TopicKind,
     encode,
 )
-from stack.settings import MqttSettings
 
 _LOGGER = logging.getLogger(__name__)
 

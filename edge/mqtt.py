@@ -11,7 +11,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from stack.settings import MqttSettings
+from edge.settings import MqttSettings
 
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import replace
 
 from sqlalchemy import Engine
 
@@ -43,7 +44,7 @@ def _with_service_login(settings: Settings, engine: Engine) -> Settings:
     if login is None:
         return settings
     _LOGGER.info("logging in to the broker as %s (the registry's service login)", login[0])
-    mqtt = settings.mqtt.model_copy(update={"username": login[0], "password": login[1]})
+    mqtt = replace(settings.mqtt, username=login[0], password=login[1])
     return settings.model_copy(update={"mqtt": mqtt})
 
 

@@ -28,7 +28,7 @@ if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -e '.[server,test]'
 # Compile the Numba kernels into their on-disk cache now, so the first start does not wait.
 .venv/bin/python -c 'from ingest.quality import warm_up; warm_up()'
 echo "setup: ready (.venv/bin/tapsense)"

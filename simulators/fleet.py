@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,10 +22,10 @@ from tqdm import tqdm
 
 from edge.agent import AgentConfig, EdgeAgent
 from edge.pour import FlowCalibration
+from edge.settings import MqttSettings
 from edge.wire import Pour, Temperature
 from simulators import scenario as sc
 from simulators.world import FLOW_POLL_MS, SimTap, SimVenue, TruthEvent, ms
-from stack.settings import MqttSettings
 
 DEVICE = "edge-1"  # every simulated venue has one edge agent, this one
 
@@ -132,7 +132,7 @@ def _login(
     if credentials is None or venue not in credentials:
         return settings
     username, password = credentials[venue]
-    return settings.model_copy(update={"username": username, "password": password})
+    return replace(settings, username=username, password=password)
 
 
 def _network(

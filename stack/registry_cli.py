@@ -143,7 +143,7 @@ def cmd_service_login(settings: Settings, args: argparse.Namespace) -> None:
 def cmd_sync_broker(settings: Settings, _args: argparse.Namespace) -> None:
     if settings.broker_auth_dir is None:
         raise access.Invalid(
-            "no managed broker: set mqtt.auth_dir, or run `tapsense up` with this home"
+            "no managed broker: set registry.broker_auth_dir, or run `tapsense up` with this home"
         )
     _sync(settings)
     print(f"broker users and ACL written to {settings.broker_auth_dir}")

@@ -32,32 +32,17 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as PydanticSettingsError
 
+from edge.settings import MqttSettings
+from registry.settings import DEFAULT_AUTH_DIR, RegistrySettings
 from timeseries.settings import InfluxSettings
 
 CONFIG_ENV = "TAPSENSE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("tapsense.toml")
-DEFAULT_AUTH_DIR = "mosquitto-auth"  # under `home`, for the broker `tapsense up` runs
 
 
 class _Section(BaseModel):
     # A misspelt key in a config file must be an error, not a silently ignored line.
     model_config = ConfigDict(extra="forbid")
-
-
-class MqttSettings(_Section):
-    """Where the broker is and how services log in to it."""
-
-    host: str = "127.0.0.1"
-    port: int = Field(18830, ge=1, le=65535)
-    username: str | None = None
-    password: str | None = None
-    tls: bool = False
-    ca_file: Path | None = None
-    keepalive_s: int = Field(30, ge=5, le=3600)
-    # A broker whose users and ACL the registry manages (`tapsense up` sets it): provisioning
-    # and revoking devices rewrite the files here and make the broker reload them. Unset: the
-    # broker is someone else's; Tapsense writes nothing.
-    auth_dir: Path | None = None
 
 
 class IngestSettings(_Section):
@@ -119,16 +104,6 @@ class QualitySettings(_Section):
     snapshot_every_s: float = Field(5.0, gt=0)
 
 
-class RegistrySettings(_Section):
-    """The registry database: venues, taps, beers, devices, keys (see `registry/`)."""
-
-    # Any SQLAlchemy URL; unset: a SQLite file `registry.sqlite` under `home`.
-    url: str | None = None
-    # How often ingest looks whether the registry changed (one tiny query), and if it did
-    # re-reads venues, thresholds, keg changes and cleanings.
-    refresh_s: float = Field(1.0, gt=0)
-
-
 class ApiSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(18000, ge=1, le=65535)
@@ -153,11 +128,11 @@ class Settings(BaseSettings):
 
     @property
     def broker_auth_dir(self) -> Path | None:
-        """Where the managed broker's users and ACL live: `mqtt.auth_dir`, or the folder
-        `tapsense up` made under `home` (so `tapsense simulate` in another terminal reloads the
-        broker `up` runs); None when neither: a broker Tapsense does not manage."""
-        if self.mqtt.auth_dir is not None:
-            return self.mqtt.auth_dir
+        """Where the managed broker's users and ACL live: `registry.broker_auth_dir`, or the
+        folder `tapsense up` made under `home` (so `tapsense simulate` in another terminal
+        reloads the broker `up` runs); None when neither: a broker Tapsense does not manage."""
+        if self.registry.broker_auth_dir is not None:
+            return self.registry.broker_auth_dir
         default = self.home / DEFAULT_AUTH_DIR
         return default if default.is_dir() else None
 

@@ -109,8 +109,8 @@ def run_stack(settings: Settings, *, fleet_venues: int, taps: int, stop: threadi
     home = settings.home.resolve()
     # Children read the same settings, with `home` pinned so they agree whatever their cwd.
     os.environ["TAPSENSE_HOME"] = str(home)
-    auth_dir = settings.mqtt.auth_dir or home / DEFAULT_AUTH_DIR
-    os.environ["TAPSENSE_MQTT__AUTH_DIR"] = str(auth_dir)
+    auth_dir = settings.registry.broker_auth_dir or home / DEFAULT_AUTH_DIR
+    os.environ["TAPSENSE_REGISTRY__BROKER_AUTH_DIR"] = str(auth_dir)
     influx_url = urlsplit(settings.influx.url)
     logs = home / "logs"
     supervisor = Supervisor()

@@ -8,7 +8,7 @@ import threading
 import tomllib
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -45,7 +45,8 @@ def secured(tmp_path: Path, influx: object) -> Iterator[tuple[Settings, dict[str
     broker = Broker(start_mosquitto(tmp_path / "mosquitto", "127.0.0.1", port, auth_dir), port,
                     tmp_path / "mosquitto")  # fmt: skip
     settings = make_settings(tmp_path, broker, influx)  # type: ignore[arg-type]
-    settings = settings.model_copy(update={"mqtt": MqttSettings(port=port, auth_dir=auth_dir)})
+    registry = settings.registry.model_copy(update={"broker_auth_dir": auth_dir})
+    settings = settings.model_copy(update={"mqtt": MqttSettings(port=port), "registry": registry})
     for venue in ("venue-a", "venue-b"):
         register_venue(settings, venue, devices=[])
     logins = {}
@@ -61,8 +62,8 @@ def secured(tmp_path: Path, influx: object) -> Iterator[tuple[Settings, dict[str
     assert sync_broker(engine, auth_dir), "the broker was not told to reload"
     engine.dispose()
     ingest = logins["ingest"]
-    settings = settings.model_copy(update={"mqtt": settings.mqtt.model_copy(
-        update={"username": ingest.username, "password": ingest.password})})  # fmt: skip
+    settings = settings.model_copy(update={"mqtt": replace(
+        settings.mqtt, username=ingest.username, password=ingest.password)})  # fmt: skip
     yield settings, logins
     broker.process.stop()
 
@@ -76,8 +77,8 @@ class Client:
         self.subacks: queue.SimpleQueue[list[ReasonCode]] = queue.SimpleQueue()
         self.disconnected = threading.Event()
         m = settings.mqtt
-        as_user = m if login is None else m.model_copy(
-            update={"username": login.username, "password": login.password})  # fmt: skip
+        as_user = m if login is None else replace(
+            m, username=login.username, password=login.password)  # fmt: skip
         self.client = mqtt.new_client(f"t-{uuid.uuid4().hex[:8]}", as_user)
         self.client.on_connect = lambda _c, _u, _f, rc, _p: self.connack.put(rc)
         self.client.on_publish = lambda _c, _u, mid, rc, _p: self.pubacks.__setitem__(mid, rc)
@@ -147,7 +148,7 @@ def test_a_device_hears_only_its_own_venues_downlink(secured: tuple) -> None:
 
 def test_strangers_and_wrong_passwords_are_refused(secured: tuple) -> None:
     settings, logins = secured
-    nobody = settings.mqtt.model_copy(update={"username": None, "password": None})
+    nobody = replace(settings.mqtt, username=None, password=None)
     assert Client(settings.model_copy(update={"mqtt": nobody}), None).code.getName() == (
         "Not authorized"
     )
@@ -167,7 +168,7 @@ def test_a_revoked_device_is_dropped_and_refused_and_others_keep_their_session(
         device = db.get(Device, ("venue-a", "edge-1"))
         assert device is not None
         access.revoke_device(db, device)
-    assert sync_broker(engine, settings.mqtt.auth_dir)
+    assert sync_broker(engine, settings.registry.broker_auth_dir)
     engine.dispose()
 
     assert device_a.disconnected.wait(10), "the broker kept the revoked device connected"
@@ -187,7 +188,7 @@ def test_the_provisioned_agent_config_logs_the_device_in(secured: tuple, tmp_pat
         venue = db.get(Venue, "venue-a")
         assert venue is not None
         new = access.provision_device(db, venue, "edge-2")
-    assert sync_broker(engine, settings.mqtt.auth_dir)
+    assert sync_broker(engine, settings.registry.broker_auth_dir)
     engine.dispose()
     text = agent_config(mqtt_login(settings, new.device, new.mqtt_password), new.device, False)
     config = tomllib.loads(text)
@@ -206,9 +207,7 @@ def test_an_agent_keeps_what_the_broker_refuses(secured: tuple, tmp_path: Path) 
     authorized" (3.1.1 would drop silently), and the agent keeps every message in its spool."""
     settings, logins = secured
     login = logins["venue-a"]
-    mqtt_settings = settings.mqtt.model_copy(
-        update={"username": login.username, "password": login.password}
-    )
+    mqtt_settings = replace(settings.mqtt, username=login.username, password=login.password)
     config = AgentConfig(venue="venue-b", device="edge-1", spool_path=tmp_path / "spool.sqlite")
     agent = EdgeAgent(config, mqtt_settings, clock_ms=lambda: T0)
     for k in range(3):

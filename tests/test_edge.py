@@ -9,6 +9,7 @@ import pytest
 
 from edge.agent import TokenBucket
 from edge.pour import DetectedPour, FlowCalibration, PourDetector
+from edge.settings import MqttSettings
 from edge.spool import Spool
 from edge.wire import DeviceTopic, Telemetry, Temperature, TopicKind, WireError
 
@@ -77,3 +78,9 @@ def test_catch_up_after_an_outage_is_bounded_by_the_rate() -> None:
     bucket.take(5)
     assert bucket.available(101.5) == 2
     assert bucket.available(1000.0) == 20  # idle time does not bank more than one burst
+
+
+def test_the_agents_broker_settings_validate_themselves() -> None:
+    assert MqttSettings(port=1883, keepalive_s=60).port == 1883
+    with pytest.raises(ValueError, match=r"port must be 1\.\.65535, not 0; keepalive_s must be"):
+        MqttSettings(port=0, keepalive_s=1)
