@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from edge.wire import TopicKind
 from ingest.batch import BatchBuilder, Inbound
 from ingest.deadletter import DeadLetter
+from ingest.decode import REASON_TEXT_LIMIT
 from ingest.quality import QualityCore
 from ingest.registry_view import RegistryView
 from timeseries import lineproto
@@ -58,12 +59,13 @@ def replay(
         inbound = Inbound(0, 0, 1, letter.topic, as_message(letter), False)
         batch = builder.build([inbound], letter.received_ms)
         if batch.rejections:
-            done.refused[letter.id] = "; ".join(r.reason for r in batch.rejections)[:300]
+            reasons = "; ".join(r.reason for r in batch.rejections)
+            done.refused[letter.id] = reasons[:REASON_TEXT_LIMIT]
             continue
         try:
             writer.write(lineproto.body(batch.lines))
         except InfluxRejected as exc:
-            done.refused[letter.id] = f"InfluxDB refused: {exc}"[:300]
+            done.refused[letter.id] = f"InfluxDB refused: {exc}"[:REASON_TEXT_LIMIT]
             continue
         done.stored.append(letter.id)
     return done

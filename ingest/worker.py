@@ -48,7 +48,7 @@ from edge.wire import (
 )
 from ingest.batch import Batch, BatchBuilder, Inbound, unforeseen
 from ingest.deadletter import DeadLetterStore
-from ingest.decode import Rejection
+from ingest.decode import REASON_TEXT_LIMIT, Rejection
 from ingest.inflight import InFlight, Verdict, fingerprint
 from ingest.quality import QualityCore
 from ingest.registry_view import RegistryView
@@ -104,7 +104,7 @@ class IngestWorker:
         self._quality = quality
         self._registry = registry
         self._builder = BatchBuilder(self._ingest.max_payload_bytes, quality, registry)
-        # Events from keg changes and cleanings, written at once or with the next batch.
+        # Events from keg changes and cleanings, written as soon as the worker sees them.
         self._pending_events: list[QualityEvent] = []
         # Stored, waiting for the next checkpoint to be acknowledged; and the quality events
         # published since the last one, which the broker must confirm first.
@@ -205,6 +205,8 @@ class IngestWorker:
                 batch = self._collect(stop)
                 if batch:
                     self._process(batch, stop)
+                if self._registry.due():
+                    self._follow_registry()
                 if self._pending_events:
                     self._write_pending(stop)
                 now = time.monotonic()
@@ -214,8 +216,6 @@ class IngestWorker:
                 if now - last_stats >= STATS_EVERY_S:
                     self.log_stats()
                     last_stats = now
-                if self._registry.due():
-                    self._follow_registry()
         finally:
             self._checkpoint()
             self._client.disconnect()
@@ -318,7 +318,7 @@ class IngestWorker:
         self._inflight.mark(fps, alone=alone)
         try:
             batch = self._builder.build(messages, int(time.time() * 1000))
-            events = self._pending_events + self._builder.check_quality(batch)
+            events = self._builder.check_quality(batch)
             quality_lines = lineproto.quality_events(events)
         except Exception as exc:
             # Each message was judged in its own guard; this is the batch as a whole failing.
@@ -334,7 +334,6 @@ class IngestWorker:
         self._changed = True
         if self._store(batch, quality_lines, stop):
             self._deadletters.add(batch.rejections)
-            self._pending_events = []
             self._publish(events)
             self._held += messages
             self._count(messages, len(batch.lines) + len(quality_lines), len(batch.rejections))
@@ -371,11 +370,15 @@ class IngestWorker:
                 if not self._write_retrying(lineproto.body(batch.lines[start:stop_at]), stop):
                     return False
             except InfluxRejected as exc:
-                batch.rejections.append(
-                    Rejection(message.topic, f"InfluxDB refused: {exc}"[:300], message.payload)
-                )
+                reason = f"InfluxDB refused: {exc}"[:REASON_TEXT_LIMIT]
+                batch.rejections.append(Rejection(message.topic, reason, message.payload))
+        return self._store_quality(quality_lines, stop)
+
+    def _store_quality(self, lines: list[str], stop: threading.Event) -> bool:
+        """Quality events; False if asked to stop before InfluxDB took them. Events InfluxDB
+        refuses are no message's to dead-letter: logged, and not retried."""
         try:
-            return self._write_retrying(lineproto.body(quality_lines), stop)
+            return self._write_retrying(lineproto.body(lines), stop)
         except InfluxRejected as exc:
             _LOGGER.error("InfluxDB refused quality events: %s", exc)
             return True
@@ -404,13 +407,7 @@ class IngestWorker:
         """Events from keg changes and cleanings, stored and published now rather than with
         whatever batch comes next (a quiet venue may send none for hours)."""
         events = self._pending_events
-        self._changed = True
-        try:
-            stored = self._write_retrying(lineproto.body(lineproto.quality_events(events)), stop)
-        except InfluxRejected as exc:
-            _LOGGER.error("InfluxDB refused quality events: %s", exc)
-            stored = True
-        if not stored:
+        if not self._store_quality(lineproto.quality_events(events), stop):
             self._consistent = False
             return
         self._pending_events = []
