@@ -21,11 +21,11 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from starlette.routing import BaseRoute
 
 from api import metrics, problems
-from api.deps import InfluxDep, SettingsDep
+from api.deps import InfluxDep, SetupDep
 from api.routes import beers, devices, people, taps, venues
+from api.settings import ApiSetup
 from registry.access import AccessError
 from registry.db import open_registry, session_factory
-from stack.settings import Settings
 from timeseries.influx import InfluxError, InfluxQL
 
 
@@ -39,8 +39,8 @@ class Health(BaseModel):
     checks: dict[str, ServiceCheck]
 
 
-def _broker_check(settings: Settings) -> ServiceCheck:
-    m = settings.mqtt
+def _broker_check(setup: ApiSetup) -> ServiceCheck:
+    m = setup.mqtt
     try:
         with socket.create_connection((m.host, m.port), timeout=1):
             return ServiceCheck(ok=True, detail=f"{m.host}:{m.port} accepts connections")
@@ -65,14 +65,14 @@ def _registry_check(engine: Engine) -> ServiceCheck:
         return ServiceCheck(ok=False, detail=str(exc).splitlines()[0])
 
 
-def create_app(settings: Settings) -> FastAPI:
+def create_app(setup: ApiSetup) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = open_registry(settings.registry_url)
-        app.state.settings = settings
+        engine = open_registry(setup.registry_url)
+        app.state.setup = setup
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
-        app.state.influx = InfluxQL(settings.influx)
+        app.state.influx = InfluxQL(setup.influx)
         yield
         app.state.influx.close()
         engine.dispose()
@@ -98,10 +98,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/health", response_model=Health, responses={503: {"model": Health}},
              tags=["service"])  # fmt: skip
-    async def health(request: Request, settings: SettingsDep, influx: InfluxDep) -> JSONResponse:
+    async def health(request: Request, setup: SetupDep, influx: InfluxDep) -> JSONResponse:
         """Whether the broker, InfluxDB and the registry are reachable."""
         checks = {
-            "broker": await run_in_threadpool(_broker_check, settings),
+            "broker": await run_in_threadpool(_broker_check, setup),
             "influxdb": await run_in_threadpool(_influx_check, influx),
             "registry": await run_in_threadpool(_registry_check, request.app.state.engine),
         }

@@ -17,10 +17,10 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from api.schemas import Page, RowId
+from api.settings import ApiSetup
 from registry import access
 from registry.access import NotFound, Principal, Role
 from registry.models import ApiKey, Beer, Device, Tap, User, Venue
-from stack.settings import Settings
 from timeseries.influx import InfluxQL
 
 M = TypeVar("M", bound=BaseModel)
@@ -37,8 +37,8 @@ def _session(request: Request) -> Iterator[Session]:
         yield db
 
 
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+def _setup(request: Request) -> ApiSetup:
+    return request.app.state.setup  # type: ignore[no-any-return]
 
 
 def _influx(request: Request) -> InfluxQL:
@@ -46,7 +46,7 @@ def _influx(request: Request) -> InfluxQL:
 
 
 Db = Annotated[Session, Depends(_session)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
+SetupDep = Annotated[ApiSetup, Depends(_setup)]
 InfluxDep = Annotated[InfluxQL, Depends(_influx)]
 
 

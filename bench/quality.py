@@ -17,7 +17,7 @@ import numpy as np
 from ingest import kernels as K
 from ingest.quality import _TAP_STATE, QualityCore, tap_params, venue_params, warm_up
 from ingest.reference import ReferenceQuality
-from stack.settings import QualitySettings
+from ingest.settings import QualitySettings
 
 T0 = 1_750_000_000_000
 SAMPLE_MS = 30_000

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from ingest import kernels as K
+from ingest.settings import QualitySettings
 from registry.directory import Directory, TapConfig, TapEvent, VenueConfig
-from stack.settings import QualitySettings
 from timeseries.events import CHECKS, LEVELS, Check, Level, QualityEvent
 
 _LOGGER = logging.getLogger(__name__)

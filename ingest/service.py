@@ -13,56 +13,55 @@ from ingest.deadletter import DeadLetterStore
 from ingest.inflight import InFlight
 from ingest.quality import QualityCore, warm_up
 from ingest.registry_view import RegistryView
+from ingest.settings import IngestSetup
 from ingest.worker import IngestWorker
 from registry import access
 from registry.db import open_registry, transaction
-from stack.settings import Settings
 from timeseries.influx import InfluxError, Writer, open_writer
 
 _LOGGER = logging.getLogger(__name__)
 
 
-def _writer_when_ready(settings: Settings, stop: threading.Event) -> Writer | None:
-    delay = settings.ingest.retry_initial_s
+def _writer_when_ready(setup: IngestSetup, stop: threading.Event) -> Writer | None:
+    delay = setup.ingest.retry_initial_s
     while not stop.is_set():
         try:
-            return open_writer(settings.influx)
+            return open_writer(setup.influx)
         except InfluxError as exc:
             _LOGGER.warning("InfluxDB not ready (%s); retrying in %.1f s", exc, delay)
         stop.wait(delay)
-        delay = min(2 * delay, settings.ingest.retry_max_s)
+        delay = min(2 * delay, setup.ingest.retry_max_s)
     return None
 
 
-def _with_service_login(settings: Settings, engine: Engine) -> Settings:
+def _with_service_login(setup: IngestSetup, engine: Engine) -> IngestSetup:
     """The broker login the registry keeps for ingest, unless one is configured: so that
     `tapsense ingest`, started alone, logs in to the broker `tapsense up` manages."""
-    if settings.mqtt.username is not None:
-        return settings
+    if setup.mqtt.username is not None:
+        return setup
     with transaction(engine) as db:
         login = access.stored_service_login(db, "ingest")
     if login is None:
-        return settings
+        return setup
     _LOGGER.info("logging in to the broker as %s (the registry's service login)", login[0])
-    mqtt = replace(settings.mqtt, username=login[0], password=login[1])
-    return settings.model_copy(update={"mqtt": mqtt})
+    return replace(setup, mqtt=replace(setup.mqtt, username=login[0], password=login[1]))
 
 
 def run_ingest(
-    settings: Settings, stop: threading.Event, subscribed: threading.Event | None = None
+    setup: IngestSetup, stop: threading.Event, subscribed: threading.Event | None = None
 ) -> None:
     """Run until `stop`; `subscribed` is set once the broker confirmed the subscriptions."""
     started = time.monotonic()
     warm_up()
     # Compilation itself happens at import (eager signatures); this is the first call's cost.
     _LOGGER.info("quality kernels warmed in %.2f s", time.monotonic() - started)
-    writer = _writer_when_ready(settings, stop)
+    writer = _writer_when_ready(setup, stop)
     if writer is None:
         return
-    engine = open_registry(settings.registry_url)
-    settings = _with_service_login(settings, engine)
-    deadletters = DeadLetterStore(settings.deadletter_path)
-    inflight = InFlight(settings.inflight_path)
+    engine = open_registry(setup.registry_url)
+    setup = _with_service_login(setup, engine)
+    deadletters = DeadLetterStore(setup.deadletter_path)
+    inflight = InFlight(setup.inflight_path)
     if len(inflight):
         _LOGGER.warning(
             "%d messages were in flight when the worker last stopped without cleaning up; "
@@ -70,11 +69,11 @@ def run_ingest(
             len(inflight),
         )
     try:
-        registry = RegistryView(engine, settings.registry.refresh_s)
+        registry = RegistryView(engine, setup.registry_refresh_s)
         quality = QualityCore.restore(
-            settings.quality_snapshot_path, settings.quality, registry.directory
+            setup.quality_snapshot_path, setup.quality, registry.directory
         )
-        worker = IngestWorker(settings, writer, deadletters, inflight, quality, registry)
+        worker = IngestWorker(setup, writer, deadletters, inflight, quality, registry)
         if subscribed is not None:
             worker.subscribed = subscribed
         worker.run(stop)

@@ -52,7 +52,7 @@ from ingest.decode import REASON_TEXT_LIMIT, Rejection
 from ingest.inflight import InFlight, Verdict, fingerprint
 from ingest.quality import QualityCore
 from ingest.registry_view import RegistryView
-from stack.settings import Settings
+from ingest.settings import IngestSetup
 from timeseries import lineproto
 from timeseries.events import QualityEvent
 from timeseries.influx import InfluxRejected, InfluxUnavailable, Writer
@@ -89,15 +89,15 @@ class IngestWorker:
 
     def __init__(
         self,
-        settings: Settings,
+        setup: IngestSetup,
         writer: Writer,
         deadletters: DeadLetterStore,
         inflight: InFlight,
         quality: QualityCore,
         registry: RegistryView,
     ) -> None:
-        self._settings = settings
-        self._ingest = settings.ingest
+        self._setup = setup
+        self._ingest = setup.ingest
         self._writer = writer
         self._deadletters = deadletters
         self._inflight = inflight
@@ -121,7 +121,7 @@ class IngestWorker:
         # Set once the broker confirmed our subscriptions: from then on nothing is missed.
         self.subscribed = threading.Event()
         self.counters = Counters()
-        self._client = mqtt.new_client(self._ingest.client_id, settings.mqtt, manual_ack=True)
+        self._client = mqtt.new_client(self._ingest.client_id, setup.mqtt, manual_ack=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
@@ -186,7 +186,7 @@ class IngestWorker:
     # --- the worker's own thread ------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        m = self._settings.mqtt
+        m = self._setup.mqtt
         props = mqtt.connect_properties(
             session_expiry_s=SESSION_EXPIRY_S, receive_maximum=self._ingest.receive_maximum
         )
@@ -195,7 +195,7 @@ class IngestWorker:
         )
         self._client.loop_start()
         last_stats = last_checkpoint = time.monotonic()
-        every = self._settings.quality.snapshot_every_s
+        every = self._setup.quality.snapshot_every_s
         # A checkpoint before the next batch whenever held acks plus a full batch would fill
         # the window the broker gives us.
         hold_at_most = self._ingest.receive_maximum - self._ingest.batch_max_messages
@@ -240,7 +240,7 @@ class IngestWorker:
             time.sleep(0.005)
         self._published = []
         if self._changed:
-            self._quality.snapshot(self._settings.quality_snapshot_path)
+            self._quality.snapshot(self._setup.quality_snapshot_path)
             self._changed = False
         self._ack(self._held)
         self._held = []

@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from registry import access
+from registry import access, changes
 from registry.broker import sync_broker
 from registry.db import transaction
 from registry.models import Beer, Device, MqttCredential, Organisation, Tap, Venue
@@ -33,7 +33,7 @@ def provision(engine: Engine, scenario: sc.Scenario, auth_dir: Path | None = Non
     with transaction(engine) as db, db.no_autoflush:
         org = db.scalar(select(Organisation).where(Organisation.name == ORGANISATION))
         if org is None:
-            org = access.create_organisation(db, ORGANISATION)
+            org = changes.create_organisation(db, ORGANISATION)
         beers = _beers(db, org.id, scenario.beers)
         # What exists already, in a few queries: one lookup per row would dominate.
         venues, taps, devices = _existing(db, [spec.id for spec in specs])
@@ -60,7 +60,7 @@ def provision(engine: Engine, scenario: sc.Scenario, auth_dir: Path | None = Non
                                 created_ms=access.now_ms())  # fmt: skip
                 db.add(device)
             device.revoked_ms = None
-            credentials[spec.id] = access.rotate_device_password(db, device, flush=False)
+            credentials[spec.id] = changes.rotate_device_password(db, device, flush=False)
     sync_broker(engine, auth_dir)
     return credentials
 

@@ -19,28 +19,30 @@ from registry.db import open_registry
 from simulators import scenario as sc
 from simulators.fleet import AgentTuning, Fleet, simple_scenario
 from simulators.provision import Credentials, provision
-from stack.settings import Settings
+from simulators.target import Target
 from timeseries import lineproto
 from timeseries.influx import InfluxError, InfluxQL
 
 _LOGGER = logging.getLogger(__name__)
 
 Mode = Literal["fast-forward", "real-time"]
+
+
 # Real time publishes as it measures; a backlog after an outage drains at this rate per venue.
 REAL_TIME_TUNING = AgentTuning(catchup_messages_per_s=50)
 
 
 def simulate(
-    settings: Settings, scenario: sc.Scenario, mode: Mode, truth: Path | None, stop: threading.Event
+    target: Target, scenario: sc.Scenario, mode: Mode, truth: Path | None, stop: threading.Event
 ) -> int:
     """Run a scenario against the configured broker; 0 when every reading was acknowledged."""
     if mode == "real-time":
         scenario = sc.shifted(scenario, datetime.now(UTC))
     tuning = REAL_TIME_TUNING if mode == "real-time" else AgentTuning()
     try:
-        credentials = register(settings, scenario)
+        credentials = register(target, scenario)
         fleet = Fleet(
-            scenario, settings.mqtt, settings.home / "spool" / scenario.name, tuning,
+            scenario, target.mqtt, target.spool_dir / scenario.name, tuning,
             credentials=credentials,
         )  # fmt: skip
     except ValueError as exc:
@@ -78,11 +80,11 @@ def simulate(
     return 0
 
 
-def register(settings: Settings, scenario: sc.Scenario) -> Credentials:
+def register(target: Target, scenario: sc.Scenario) -> Credentials:
     """The scenario's venues and devices in the registry; each device's broker login."""
-    engine = open_registry(settings.registry_url)
+    engine = open_registry(target.registry_url)
     try:
-        return provision(engine, scenario, settings.broker_auth_dir)
+        return provision(engine, scenario, target.broker_auth_dir)
     finally:
         engine.dispose()
 
@@ -131,11 +133,11 @@ VENUES_PER_LOAD_PROCESS = 100
 
 
 def _load_part(
-    settings: Settings, scenario: sc.Scenario, part: range, folder: str, credentials: Credentials
+    target: Target, scenario: sc.Scenario, part: range, folder: str, credentials: Credentials
 ) -> int:
     """One process's share of a load run: its venues in real time; returns readings sent."""
-    spool = settings.home / "spool" / folder
-    fleet = Fleet(scenario, settings.mqtt, spool, AgentTuning(), part, credentials)
+    spool = target.spool_dir / folder
+    fleet = Fleet(scenario, target.mqtt, spool, AgentTuning(), part, credentials)
     fleet.connect(timeout_s=60)
     try:
         fleet.real_time(threading.Event())
@@ -147,7 +149,7 @@ def _load_part(
 
 
 def load(
-    settings: Settings,
+    target: Target,
     venues: int,
     taps: int,
     interval_s: int,
@@ -167,17 +169,17 @@ def load(
         range(i, min(i + VENUES_PER_LOAD_PROCESS, venues))
         for i in range(0, venues, VENUES_PER_LOAD_PROCESS)
     ]
-    credentials = register(settings, scenario)
+    credentials = register(target, scenario)
     # Registering a large fleet takes seconds: real time starts once it is done.
     scenario = sc.shifted(scenario, datetime.now(UTC))
     started = time.monotonic()
     with ProcessPoolExecutor(len(parts), mp_context=multiprocessing.get_context("fork")) as pool:
         futures = [
-            pool.submit(_load_part, settings, scenario, part, prefix, credentials) for part in parts
+            pool.submit(_load_part, target, scenario, part, prefix, credentials) for part in parts
         ]
         sent = sum(future.result() for future in futures)
     elapsed = time.monotonic() - started
-    influx = InfluxQL(settings.influx)
+    influx = InfluxQL(target.influx)
     try:
         deadline = time.monotonic() + settle_s
         stored = 0

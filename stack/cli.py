@@ -86,7 +86,7 @@ def cmd_up(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_ingest(settings: Settings, _args: argparse.Namespace) -> int:
     from ingest.service import run_ingest
 
-    run_ingest(settings, _stop_on_signals())
+    run_ingest(settings.for_ingest(), _stop_on_signals())
     return 0
 
 
@@ -96,7 +96,10 @@ def cmd_api(settings: Settings, _args: argparse.Namespace) -> int:
     from api.app import create_app
 
     uvicorn.run(
-        create_app(settings), host=settings.api.host, port=settings.api.port, log_level="info"
+        create_app(settings.for_api()),
+        host=settings.api.host,
+        port=settings.api.port,
+        log_level="info",
     )
     return 0
 
@@ -128,13 +131,13 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     if args.seed is not None:
         scenario = msgspec.structs.replace(scenario, seed=args.seed)
     mode: Mode = args.mode or ("fast-forward" if args.scenario else "real-time")
-    return simulate(settings, scenario, mode, args.truth, _stop_on_signals())
+    return simulate(settings.for_simulators(), scenario, mode, args.truth, _stop_on_signals())
 
 
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
     from simulators.run import load
 
-    report = load(settings, args.venues, args.taps, args.interval, args.seconds)
+    report = load(settings.for_simulators(), args.venues, args.taps, args.interval, args.seconds)
     print(report)
     return 0 if report.lost == 0 and report.extra == 0 else 1
 

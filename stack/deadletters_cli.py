@@ -53,7 +53,8 @@ def _when(ms: int) -> str:
 def cmd_list(store: DeadLetterStore, settings: Settings, args: argparse.Namespace) -> int:
     selection = _selection(args, replayed=None)
     rows = store.latest(args.limit, selection)
-    print(f"{store.count(selection)} refused in {settings.deadletter_path}; latest {len(rows)}:")
+    where = settings.for_ingest().deadletter_path
+    print(f"{store.count(selection)} refused in {where}; latest {len(rows)}:")
     for row in rows:
         replayed = f"  (replayed {_when(row.replayed_ms)})" if row.replayed_ms else ""
         print(f"#{row.id} {_when(row.received_ms)}  {row.topic}  seq={row.seq}  {row.reason}"
@@ -136,10 +137,12 @@ COMMANDS: dict[str, Callable[[DeadLetterStore, Settings, argparse.Namespace], in
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    if not settings.deadletter_path.exists():
-        print(f"nothing refused yet: no dead-letter store at {settings.deadletter_path}")
+    if not settings.for_ingest().deadletter_path.exists():
+        print(
+            f"nothing refused yet: no dead-letter store at {settings.for_ingest().deadletter_path}"
+        )
         return 0
-    store = DeadLetterStore(settings.deadletter_path)
+    store = DeadLetterStore(settings.for_ingest().deadletter_path)
     try:
         return COMMANDS[args.action](store, settings, args)
     finally:

@@ -1,8 +1,9 @@
 """`tapsense registry ...`: the operator's commands for the registry, without the API.
 
 They act on the database directly (`registry.url`), as whoever runs them: this is how the
-first organisation, operator and key come to exist. Input is validated by the same models as
-the API's (`api.schemas`), so a venue made here is one the API would have accepted.
+first organisation, operator and key come to exist. Input is validated and changes are made by
+the same code as the API's (`registry.inputs`, `registry.changes`), so a venue made here is one
+the API would have accepted.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.provisioning import agent_config, mqtt_login
-from api.schemas import DeviceIn, TapIn, UserIn, VenueIn
-from registry import access
-from registry.access import AccessError, Role
+from registry import access, changes
+from registry.access import AccessError
 from registry.broker import SERVICE_ACL, sync_broker
 from registry.db import RegistryError, migrate, open_registry, transaction
-from registry.models import Device, Organisation, Venue
+from registry.inputs import BeerIn, CleaningIn, DeviceIn, KegChangeIn, TapIn, UserIn, VenueIn
+from registry.models import Device, Organisation, Tap, Venue
+from registry.provisioning import agent_config, mqtt_login
 from stack.settings import Settings
 
 EPILOG = """\
@@ -32,7 +33,12 @@ a first organisation, from nothing:
                                    prints the operator's API key, once
   tapsense registry venue --org "Brouwerij De Haan" --id cafe-dom --name "Café Dom" \\
       --lat 52.09 --lon 5.12 --region Utrecht
-  tapsense registry tap --venue cafe-dom --id tap-01 --keg-l 50
+  tapsense registry beer --org "Brouwerij De Haan" --name "Haan Dubbel" --style dubbel \
+      --serving-max-c 10
+  tapsense registry tap --venue cafe-dom --id tap-01 --keg-l 30 --beer 1
+  tapsense registry keg --venue cafe-dom --tap tap-01 --keg-l 30
+                                   a full keg went on (the keg check counts from zero)
+  tapsense registry cleaning --venue cafe-dom --tap tap-01
   tapsense registry device --venue cafe-dom --id edge-1
                                    prints its MQTT login and agent config, once
   tapsense registry revoke --venue cafe-dom --id edge-1
@@ -56,6 +62,13 @@ def _venue(db: Session, venue_id: str) -> Venue:
     return venue
 
 
+def _tap(db: Session, venue_id: str, tap_id: str) -> Tap:
+    tap = db.get(Tap, (venue_id, tap_id))
+    if tap is None:
+        raise access.NotFound(f"no tap {tap_id!r} in venue {venue_id!r}")
+    return tap
+
+
 def _print_key(token: str) -> None:
     print(f"API key (shown once, keep it): {token}")
 
@@ -67,28 +80,28 @@ def cmd_migrate(settings: Settings, _args: argparse.Namespace) -> None:
 
 def cmd_org(settings: Settings, args: argparse.Namespace) -> None:
     with _session(settings) as db:
-        org = access.create_organisation(db, args.org_name)
+        org = changes.create_organisation(db, args.org_name)
         print(f"organisation {org.id}: {org.name}")
         if args.operator:
             body = UserIn(email=args.operator, name=args.name or args.operator, role="operator")
-            user = access.create_user(db, org.id, body.email, body.name, Role.OPERATOR)
+            user = changes.create_user(db, org.id, body)
             print(f"operator {user.id}: {user.email}")
-            _print_key(access.create_key(db, "first key", user_id=user.id)[1])
+            _print_key(changes.create_key(db, "first key", user_id=user.id)[1])
 
 
 def cmd_user(settings: Settings, args: argparse.Namespace) -> None:
     body = UserIn(email=args.email, name=args.name or args.email, role=args.role)
     with _session(settings) as db:
         org = _organisation(db, args.org)
-        user = access.create_user(db, org.id, body.email, body.name, Role(body.role))
+        user = changes.create_user(db, org.id, body)
         print(f"{user.role} {user.id}: {user.email} of {org.name}")
         if args.key:
-            _print_key(access.create_key(db, "cli", user_id=user.id)[1])
+            _print_key(changes.create_key(db, "cli", user_id=user.id)[1])
 
 
 def cmd_key(settings: Settings, args: argparse.Namespace) -> None:
     with _session(settings) as db:
-        _print_key(access.create_key(db, args.key_name, user_id=args.user)[1])
+        _print_key(changes.create_key(db, args.key_name, user_id=args.user)[1])
 
 
 def cmd_venue(settings: Settings, args: argparse.Namespace) -> None:
@@ -96,24 +109,49 @@ def cmd_venue(settings: Settings, args: argparse.Namespace) -> None:
                    region=args.region, timezone=args.timezone, owner_id=args.owner)  # fmt: skip
     with _session(settings) as db:
         org = _organisation(db, args.org)
-        access.create_venue(db, org.id, body.model_dump())
+        changes.create_venue(db, org.id, body)
         print(f"venue {body.id} of {org.name}")
+
+
+def cmd_beer(settings: Settings, args: argparse.Namespace) -> None:
+    body = BeerIn(name=args.name, style=args.style, serving_min_c=args.serving_min_c,
+                  serving_max_c=args.serving_max_c, foam_c=args.foam_c)  # fmt: skip
+    with _session(settings) as db:
+        org = _organisation(db, args.org)
+        beer = changes.create_beer(db, org.id, body)
+        print(f"beer {beer.id}: {beer.name} of {org.name}")
 
 
 def cmd_tap(settings: Settings, args: argparse.Namespace) -> None:
     body = TapIn(id=args.id, keg_l=args.keg_l, beer_id=args.beer, warm_max_c=args.warm_max_c)
     with _session(settings) as db:
         venue = _venue(db, args.venue)
-        access.create_tap(db, venue, body.model_dump())
+        changes.create_tap(db, venue, body)
         print(f"tap {body.id} of {venue.id}")
+
+
+def cmd_keg(settings: Settings, args: argparse.Namespace) -> None:
+    body = KegChangeIn(keg_l=args.keg_l, beer_id=args.beer, at_ms=args.at_ms)
+    with _session(settings) as db:
+        venue = _venue(db, args.venue)
+        change = changes.change_keg(db, venue, _tap(db, venue.id, args.tap), body)
+        print(f"keg of {change.keg_l:g} L on {args.tap} of {venue.id}, at {change.at_ms}")
+
+
+def cmd_cleaning(settings: Settings, args: argparse.Namespace) -> None:
+    body = CleaningIn(at_ms=args.at_ms)
+    with _session(settings) as db:
+        cleaning = changes.record_cleaning(db, _tap(db, args.venue, args.tap), body)
+        print(f"line of {args.tap} of {args.venue} cleaned, at {cleaning.at_ms}")
 
 
 def cmd_device(settings: Settings, args: argparse.Namespace) -> None:
     body = DeviceIn(id=args.id)
     with _session(settings) as db:
-        new = access.provision_device(db, _venue(db, args.venue), body.id)
-    _sync(settings)
-    login = mqtt_login(settings, new.device, new.mqtt_password)
+        new = changes.provision_device(
+            db, _venue(db, args.venue), body.id, broker_auth_dir=settings.broker_auth_dir
+        )
+    login = mqtt_login(settings.mqtt, new.device, new.mqtt_password)
     print(f"device {new.device.id} of {new.device.venue_id}; shown once, keep it secret:\n")
     print(agent_config(login, new.device, settings.mqtt.tls))
     _print_key(new.api_key)
@@ -124,16 +162,15 @@ def cmd_revoke(settings: Settings, args: argparse.Namespace) -> None:
         device = db.get(Device, (args.venue, args.id))
         if device is None:
             raise access.NotFound(f"no device {args.id!r} in venue {args.venue!r}")
-        access.revoke_device(db, device)
-    _sync(settings)
+        changes.revoke_device(db, device, broker_auth_dir=settings.broker_auth_dir)
     print(f"device {args.id} of {args.venue} revoked")
 
 
 def cmd_service_login(settings: Settings, args: argparse.Namespace) -> None:
     with _session(settings) as db:
-        username, password = access.service_login(db, args.service, rotate=args.rotate)
-    if args.rotate:
-        _sync(settings)
+        username, password = changes.service_login(
+            db, args.service, rotate=args.rotate, broker_auth_dir=settings.broker_auth_dir
+        )
     print(f"# broker login of the {args.service} service; keep it secret")
     print(f"TAPSENSE_MQTT__USERNAME={username}\nTAPSENSE_MQTT__PASSWORD={password}")
     if args.rotate:
@@ -145,7 +182,11 @@ def cmd_sync_broker(settings: Settings, _args: argparse.Namespace) -> None:
         raise access.Invalid(
             "no managed broker: set registry.broker_auth_dir, or run `tapsense up` with this home"
         )
-    _sync(settings)
+    engine = open_registry(settings.registry_url)
+    try:
+        sync_broker(engine, settings.broker_auth_dir)
+    finally:
+        engine.dispose()
     print(f"broker users and ACL written to {settings.broker_auth_dir}")
 
 
@@ -155,14 +196,6 @@ def _session(settings: Settings) -> Iterator[Session]:
     try:
         with transaction(engine) as db:
             yield db
-    finally:
-        engine.dispose()
-
-
-def _sync(settings: Settings) -> None:
-    engine = open_registry(settings.registry_url)
-    try:
-        sync_broker(engine, settings.broker_auth_dir)
     finally:
         engine.dispose()
 
@@ -226,6 +259,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     tap.add_argument("--keg-l", type=float, default=50.0)
     tap.add_argument("--beer", type=int, help="beer id")
     tap.add_argument("--warm-max-c", type=float, help="warm limit (default: the beer's)")
+    beer = command("beer", cmd_beer, "register a beer and its serving temperature range")
+    beer.add_argument("--org", required=True, help="organisation name or id")
+    beer.add_argument("--name", required=True)
+    beer.add_argument("--style", default="lager")
+    beer.add_argument("--serving-min-c", type=float, default=2.0)
+    beer.add_argument(
+        "--serving-max-c",
+        type=float,
+        default=7.0,
+        help="above this the beer is served warm (its taps' warm limit)",
+    )
+    beer.add_argument("--foam-c", type=float, help="pours above this foam (default: 9)")
+    keg = command("keg", cmd_keg, "record a keg change: a full keg went on a tap")
+    keg.add_argument("--venue", required=True)
+    keg.add_argument("--tap", required=True)
+    keg.add_argument("--keg-l", type=float, required=True, help="the new keg's size in litres")
+    keg.add_argument("--beer", type=int, help="beer id (default: the beer the tap pours now)")
+    keg.add_argument("--at-ms", type=int, help="when, in ms since the epoch (default: now)")
+    cleaning = command("cleaning", cmd_cleaning, "record that a tap's line was cleaned")
+    cleaning.add_argument("--venue", required=True)
+    cleaning.add_argument("--tap", required=True)
+    cleaning.add_argument("--at-ms", type=int, help="when, in ms since the epoch (default: now)")
     device = command("device", cmd_device, "provision an edge device: prints its login once")
     device.add_argument("--venue", required=True)
     device.add_argument("--id", required=True)

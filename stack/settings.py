@@ -14,16 +14,9 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from functools import cached_property
 from pathlib import Path
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,81 +25,15 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as PydanticSettingsError
 
+from api.settings import ApiSettings, ApiSetup
 from edge.settings import MqttSettings
+from ingest.settings import IngestSettings, IngestSetup, QualitySettings
 from registry.settings import DEFAULT_AUTH_DIR, RegistrySettings
+from simulators.target import Target
 from timeseries.settings import InfluxSettings
 
 CONFIG_ENV = "TAPSENSE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("tapsense.toml")
-
-
-class _Section(BaseModel):
-    # A misspelt key in a config file must be an error, not a silently ignored line.
-    model_config = ConfigDict(extra="forbid")
-
-
-class IngestSettings(_Section):
-    """The ingest worker: its MQTT session, batching and limits."""
-
-    client_id: str = Field("tapsense-ingest-0", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    # One shard's topic filter: the venue segment. `+` means every venue.
-    venue_filter: str = "+"
-    # The broker may have this many unacknowledged messages with us at once (MQTT 5 Receive
-    # Maximum). A batch never holds more, so the stream cannot stall on our own held acks.
-    receive_maximum: int = Field(1000, ge=1, le=65535)
-    batch_max_messages: int = Field(500, ge=1)
-    batch_linger_ms: int = Field(50, ge=0, le=10_000)
-    max_payload_bytes: int = Field(256 * 1024, ge=1024)
-    retry_initial_s: float = Field(0.2, gt=0)
-    retry_max_s: float = Field(10.0, gt=0)
-
-    @model_validator(mode="after")
-    def _batch_fits_window(self) -> IngestSettings:
-        # A batch holds its acks until written: a batch the broker cannot fill would stall.
-        if self.batch_max_messages > self.receive_maximum:
-            raise ValueError(
-                f"batch_max_messages ({self.batch_max_messages}) must not exceed "
-                f"receive_maximum ({self.receive_maximum})"
-            )
-        return self
-
-
-class QualitySettings(_Section):
-    """Thresholds for taps and venues the registry says nothing more of (per beer, tap and
-    venue it does: serving temperature, keg size, line-cleaning policy)."""
-
-    warm_max_c: float = 7.0
-    warm_hysteresis_c: float = Field(0.5, ge=0)
-    warm_grace_s: float = Field(120.0, ge=0)
-    trend_horizon_min: float = Field(30.0, gt=0)
-    trend_min_slope_c_per_h: float = Field(1.0, gt=0)
-    # The trend window takes one reading per this many seconds: 32 of them span 16 minutes.
-    trend_step_s: float = Field(30.0, ge=0)
-    stuck_after_min: float = Field(30.0, gt=0)
-    dead_after_min: float = Field(15.0, gt=0)
-    plausible_min_c: float = -5.0
-    plausible_max_c: float = 40.0
-    max_rate_c_per_s: float = Field(0.5, gt=0)
-    cooler_tap_slope_c_per_h: float = Field(1.5, gt=0)
-    cooler_share_on: float = Field(0.6, gt=0, le=1)
-    cooler_share_off: float = Field(0.3, ge=0, le=1)
-    cooler_min_taps: int = Field(2, ge=1)
-    keg_l: float = Field(50.0, gt=0)
-    keg_low_share: float = Field(0.15, ge=0, le=1)
-    keg_horizon_min: float = Field(120.0, ge=0)
-    leak_ml_per_s: float = Field(1.0, gt=0)
-    leak_min_s: float = Field(120.0, gt=0)
-    foam_c: float = 9.0
-    foam_ml_per_s: float = Field(200.0, gt=0)
-    line_cleaning_days: float = Field(14.0, gt=0)
-    # At least this often the worker checkpoints: saves the kernels' state and acknowledges
-    # what it stored since the last checkpoint (sooner under load; see ingest/worker.py).
-    snapshot_every_s: float = Field(5.0, gt=0)
-
-
-class ApiSettings(_Section):
-    host: str = "127.0.0.1"
-    port: int = Field(18000, ge=1, le=65535)
 
 
 class Settings(BaseSettings):
@@ -140,17 +67,24 @@ class Settings(BaseSettings):
     def registry_url(self) -> str:
         return self.registry.url or f"sqlite:///{self.home.resolve() / 'registry.sqlite'}"
 
-    @cached_property
-    def deadletter_path(self) -> Path:
-        return self.home / "deadletter.sqlite"
+    def for_ingest(self) -> IngestSetup:
+        return IngestSetup(
+            ingest=self.ingest, quality=self.quality, mqtt=self.mqtt, influx=self.influx,
+            registry_url=self.registry_url, registry_refresh_s=self.registry.refresh_s,
+            state_dir=self.home,
+        )  # fmt: skip
 
-    @cached_property
-    def inflight_path(self) -> Path:
-        return self.home / "inflight.sqlite"
+    def for_simulators(self) -> Target:
+        return Target(
+            mqtt=self.mqtt, influx=self.influx, registry_url=self.registry_url,
+            broker_auth_dir=self.broker_auth_dir, spool_dir=self.home / "spool",
+        )  # fmt: skip
 
-    @cached_property
-    def quality_snapshot_path(self) -> Path:
-        return self.home / "quality-state.npz"
+    def for_api(self) -> ApiSetup:
+        return ApiSetup(
+            registry_url=self.registry_url, influx=self.influx, mqtt=self.mqtt,
+            broker_auth_dir=self.broker_auth_dir,
+        )  # fmt: skip
 
     @classmethod
     def settings_customise_sources(

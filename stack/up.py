@@ -24,10 +24,10 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from ingest.worker import READY_LINE
-from registry import access
-from registry.access import Role
+from registry import changes
 from registry.broker import write_auth_files
 from registry.db import RegistryError, engine_for, migrate, transaction
+from registry.inputs import UserIn
 from registry.models import Organisation, User
 from simulators.provision import ORGANISATION as FLEET_ORGANISATION
 from stack.services import (
@@ -73,14 +73,15 @@ def prepare_registry(settings: Settings, auth_dir: Path) -> str:
     engine = engine_for(settings.registry_url)
     try:
         with transaction(engine) as db:
-            access.service_login(db, "ingest")
+            changes.service_login(db, "ingest")
             org = db.scalar(select(Organisation).where(Organisation.name == FLEET_ORGANISATION))
-            org = org or access.create_organisation(db, FLEET_ORGANISATION)
+            org = org or changes.create_organisation(db, FLEET_ORGANISATION)
             operator = db.scalar(select(User).where(User.email == FLEET_OPERATOR))
-            operator = operator or access.create_user(
-                db, org.id, FLEET_OPERATOR, "Simulated fleet operator", Role.OPERATOR
-            )
-            key = access.create_key(db, "tapsense up", user_id=operator.id)[1]
+            operator = operator or changes.create_user(
+                db, org.id, UserIn(email=FLEET_OPERATOR, name="Simulated fleet operator",
+                                   role="operator"),
+            )  # fmt: skip
+            key = changes.create_key(db, "tapsense up", user_id=operator.id)[1]
         write_auth_files(engine, auth_dir)
     finally:
         engine.dispose()

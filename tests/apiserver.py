@@ -12,9 +12,9 @@ import httpx
 import uvicorn
 
 from api.app import create_app
-from registry import access
-from registry.access import Role
+from registry import changes
 from registry.db import engine_for, transaction
+from registry.inputs import UserIn
 from registry.models import Beer, KegChange, LineCleaning, Tap, Venue
 from stack.services import free_port
 from stack.settings import ApiSettings, Settings
@@ -25,7 +25,10 @@ def serving(settings: Settings) -> Iterator[httpx.Client]:
     settings = settings.model_copy(update={"api": ApiSettings(port=free_port())})
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=settings.api.port, log_level="warning"
+            create_app(settings.for_api()),
+            host="127.0.0.1",
+            port=settings.api.port,
+            log_level="warning",
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
@@ -62,12 +65,15 @@ def make_tenant(settings: Settings, org_name: str, venue: str, operator_key: str
     engine = engine_for(settings.registry_url)
     with transaction(engine) as db:
         if organisation_id is None:
-            organisation_id = access.create_organisation(db, org_name).id
-            operator = access.create_user(db, organisation_id, f"op@{venue}.test", "Op",
-                                          Role.OPERATOR)  # fmt: skip
-            operator_key = access.create_key(db, "ops", user_id=operator.id)[1]
-        owner = access.create_user(db, organisation_id, f"owner@{venue}.test", "Owner", Role.OWNER)
-        key, owner_key = access.create_key(db, "owner", user_id=owner.id)
+            organisation_id = changes.create_organisation(db, org_name).id
+            operator = changes.create_user(
+                db, organisation_id, UserIn(email=f"op@{venue}.test", name="Op", role="operator")
+            )
+            operator_key = changes.create_key(db, "ops", user_id=operator.id)[1]
+        owner = changes.create_user(
+            db, organisation_id, UserIn(email=f"owner@{venue}.test", name="Owner", role="owner")
+        )
+        key, owner_key = changes.create_key(db, "owner", user_id=owner.id)
         beer = Beer(organisation_id=organisation_id, name=f"{venue} pils", style="pils",
                     serving_min_c=2, serving_max_c=6, created_ms=0)  # fmt: skip
         db.add(beer)
@@ -82,7 +88,7 @@ def make_tenant(settings: Settings, org_name: str, venue: str, operator_key: str
         db.add(LineCleaning(venue_id=venue, tap_id="tap-01", at_ms=1))
         venue_row = db.get(Venue, venue)
         assert venue_row is not None
-        access.provision_device(db, venue_row, "edge-1")
+        changes.provision_device(db, venue_row, "edge-1")
         beer_id, owner_id, key_id = beer.id, owner.id, key.id
     engine.dispose()
     assert operator_key is not None

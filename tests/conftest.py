@@ -196,7 +196,7 @@ class IngestThread:
         self.stop = threading.Event()
         self.subscribed = threading.Event()
         self.thread = threading.Thread(
-            target=run_ingest, args=(settings, self.stop, self.subscribed), daemon=True
+            target=run_ingest, args=(settings.for_ingest(), self.stop, self.subscribed), daemon=True
         )
 
     def __enter__(self) -> IngestThread:
@@ -210,7 +210,7 @@ class IngestThread:
         assert not self.thread.is_alive(), "ingest worker did not stop"
 
     def deadletters(self) -> DeadLetterStore:
-        return DeadLetterStore(self.settings.deadletter_path)
+        return DeadLetterStore(self.settings.for_ingest().deadletter_path)
 
 
 @pytest.fixture

@@ -6,8 +6,9 @@ from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select
 
-from registry import access
+from registry import changes
 from registry.db import engine_for, transaction
+from registry.inputs import TapIn, VenueIn
 from registry.models import Device, Organisation
 from stack.settings import Settings
 
@@ -29,16 +30,15 @@ def register_venue(
         with transaction(engine) as db:
             org = db.scalar(select(Organisation).where(Organisation.name == ORGANISATION))
             if org is None:
-                org = access.create_organisation(db, ORGANISATION)
-            venue = access.create_venue(db, org.id, {
-                "id": venue_id, "name": venue_id, "latitude": 52.09, "longitude": 5.12,
-                "region": "Utrecht", "timezone": "Europe/Amsterdam", "hours": hours,
-                "line_cleaning_days": line_cleaning_days,
-            })  # fmt: skip
+                org = changes.create_organisation(db, ORGANISATION)
+            venue = changes.create_venue(db, org.id, VenueIn(
+                id=venue_id, name=venue_id, latitude=52.09, longitude=5.12, region="Utrecht",
+                timezone="Europe/Amsterdam", hours=hours, line_cleaning_days=line_cleaning_days,
+            ))  # fmt: skip
             for tap_id, columns in (taps or {}).items():
-                access.create_tap(db, venue, {"id": tap_id, "keg_l": 50.0, **columns})
+                changes.create_tap(db, venue, TapIn(id=tap_id, **{"keg_l": 50.0, **columns}))
             for device_id in devices:
-                access.provision_device(db, venue, device_id)
+                changes.provision_device(db, venue, device_id)
     finally:
         engine.dispose()
 
@@ -49,6 +49,6 @@ def revoke(settings: Settings, venue_id: str, device_id: str) -> None:
         with transaction(engine) as db:
             device = db.get(Device, (venue_id, device_id))
             assert device is not None
-            access.revoke_device(db, device)
+            changes.revoke_device(db, device)
     finally:
         engine.dispose()

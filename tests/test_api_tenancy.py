@@ -27,7 +27,7 @@ SHARED_IN_ORGANISATION = {"beer_id"}
 
 
 def routes(settings: Settings) -> list[tuple[str, str]]:
-    app = create_app(settings)
+    app = create_app(settings.for_api())
     found = [
         (m, route.path) for route in route_table(app.routes) for m in sorted(route.methods or ())
     ]

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
-from api.provisioning import agent_config, mqtt_login
 from edge import mqtt
 from edge.agent import AgentConfig, EdgeAgent
 from edge.wire import DOWNLINK_ROOT, DeviceTopic, Telemetry, Temperature, TopicKind, encode
-from registry import access
+from registry import changes
 from registry.broker import sync_broker
 from registry.db import engine_for, transaction
 from registry.models import Device, Venue
+from registry.provisioning import agent_config, mqtt_login
 from stack.services import free_port, start_mosquitto
 from stack.settings import MqttSettings, Settings
 from tests.conftest import Broker, IngestThread, end_session, make_settings
@@ -55,10 +55,10 @@ def secured(tmp_path: Path, influx: object) -> Iterator[tuple[Settings, dict[str
         for name in ("venue-a", "venue-b"):
             row = db.get(Venue, name)
             assert row is not None
-            new = access.provision_device(db, row, "edge-1")
+            new = changes.provision_device(db, row, "edge-1")
             logins[name] = Login(new.mqtt_username, new.mqtt_password)
         for service in ("ingest", "alerts"):
-            logins[service] = Login(*access.service_login(db, service))
+            logins[service] = Login(*changes.service_login(db, service))
     assert sync_broker(engine, auth_dir), "the broker was not told to reload"
     engine.dispose()
     ingest = logins["ingest"]
@@ -167,8 +167,8 @@ def test_a_revoked_device_is_dropped_and_refused_and_others_keep_their_session(
     with transaction(engine) as db:
         device = db.get(Device, ("venue-a", "edge-1"))
         assert device is not None
-        access.revoke_device(db, device)
-    assert sync_broker(engine, settings.registry.broker_auth_dir)
+        # No sync of our own: the change rewrites the broker's logins once it commits.
+        changes.revoke_device(db, device, broker_auth_dir=settings.registry.broker_auth_dir)
     engine.dispose()
 
     assert device_a.disconnected.wait(10), "the broker kept the revoked device connected"
@@ -187,10 +187,11 @@ def test_the_provisioned_agent_config_logs_the_device_in(secured: tuple, tmp_pat
     with transaction(engine) as db:
         venue = db.get(Venue, "venue-a")
         assert venue is not None
-        new = access.provision_device(db, venue, "edge-2")
-    assert sync_broker(engine, settings.registry.broker_auth_dir)
+        new = changes.provision_device(
+            db, venue, "edge-2", broker_auth_dir=settings.registry.broker_auth_dir
+        )
     engine.dispose()
-    text = agent_config(mqtt_login(settings, new.device, new.mqtt_password), new.device, False)
+    text = agent_config(mqtt_login(settings.mqtt, new.device, new.mqtt_password), new.device, False)
     config = tomllib.loads(text)
     agent = AgentConfig(**{**config["agent"], "spool_path": tmp_path / "spool.sqlite"})
     mqtt_settings = MqttSettings(**config["mqtt"])
@@ -200,6 +201,26 @@ def test_the_provisioned_agent_config_logs_the_device_in(secured: tuple, tmp_pat
     topic = str(DeviceTopic(agent.venue, agent.device, TopicKind.TELEMETRY))
     assert not device.publish(topic, reading(1, T0)).is_failure
     device.close()
+
+
+def test_a_change_that_is_rolled_back_never_reaches_the_broker(secured: tuple) -> None:
+    settings, logins = secured
+    auth_dir = settings.registry.broker_auth_dir
+    before = (auth_dir / "passwd").read_text()
+    engine = engine_for(settings.registry_url)
+    with (
+        pytest.raises(RuntimeError, match="the request failed later"),
+        transaction(engine) as db,
+    ):
+        device = db.get(Device, ("venue-a", "edge-1"))
+        assert device is not None
+        changes.revoke_device(db, device, broker_auth_dir=auth_dir)
+        raise RuntimeError("the request failed later")
+    engine.dispose()
+    assert (auth_dir / "passwd").read_text() == before
+    device_a = Client(settings, logins["venue-a"])
+    assert not device_a.code.is_failure
+    device_a.close()
 
 
 def test_an_agent_keeps_what_the_broker_refuses(secured: tuple, tmp_path: Path) -> None:

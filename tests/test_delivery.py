@@ -37,7 +37,7 @@ def scenario(venues: int, taps: int, seed: int, duration_s: int) -> Scenario:
 
 
 def run_fleet(settings: Settings, scenario: Scenario) -> Fleet:
-    credentials = register(settings, scenario)
+    credentials = register(settings.for_simulators(), scenario)
     fleet = Fleet(scenario, settings.mqtt, settings.home / "spool", credentials=credentials)
     fleet.connect()
     fleet.fast_forward()
@@ -62,7 +62,7 @@ def test_spool_survives_an_agent_restart(
 ) -> None:
     """Readings sealed while the agent was never connected go out when it next runs."""
     short = scenario(1, 2, seed=3, duration_s=600)
-    register(settings, short)
+    register(settings.for_simulators(), short)
     offline = Fleet(short, settings.mqtt, settings.home / "spool")
     offline.fast_forward()  # never connected: everything stays in the spool
     offline.close()

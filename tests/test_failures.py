@@ -42,7 +42,7 @@ class Stream:
 
     def __init__(self, settings: Settings, duration_s: int, *, logins: bool = False) -> None:
         """`logins`: the agents log in with their devices' logins (an authenticated broker)."""
-        credentials = register(settings, scenario(duration_s))
+        credentials = register(settings.for_simulators(), scenario(duration_s))
         self.fleet = Fleet(
             scenario(duration_s), settings.mqtt, settings.home / "spool", THROTTLED,
             credentials=credentials if logins else None,
@@ -112,7 +112,7 @@ def test_broker_away_from_the_agents_their_spools_deliver_afterwards(
     settings = make_settings(tmp_path, own_broker, influx)  # type: ignore[arg-type]
     try:
         with IngestThread(settings):
-            register(settings, scenario(3600))
+            register(settings.for_simulators(), scenario(3600))
             fleet = Fleet(scenario(3600), settings.mqtt, settings.home / "spool", THROTTLED)
             fleet.connect()
             fleet.advance_to(fleet.now_ms + 1800 * 1000)

@@ -95,7 +95,7 @@ def test_a_restarted_worker_continues_its_grace_period(registered: Settings) -> 
         assert wait_for(
             lambda: bool(InfluxQL(settings.influx).query('SELECT count("c") FROM "temperature"'))
         )
-    assert settings.quality_snapshot_path.exists()
+    assert settings.for_ingest().quality_snapshot_path.exists()
     with IngestThread(settings):
         client = publisher(settings)
         client.publish(TOPIC, warm(2, range(90, 150, 10)), qos=1).wait_for_publish(10)

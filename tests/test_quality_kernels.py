@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from ingest import kernels as K
 from ingest.quality import Check, Level, QualityCore, QualityEvent, tap_params, venue_params
 from ingest.reference import ReferenceQuality
+from ingest.settings import QualitySettings
 from registry.directory import TapConfig, VenueConfig
-from stack.settings import QualitySettings
 
 # Short times and tight limits, so that random streams of a few hundred readings reach them.
 FAST = QualitySettings(

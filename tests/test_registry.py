@@ -12,7 +12,8 @@ from sqlalchemy import select, text
 
 from ingest.quality import Check, Level, QualityCore
 from ingest.registry_view import RegistryView
-from registry import access
+from ingest.settings import QualitySettings
+from registry import access, changes
 from registry.access import Role
 from registry.db import (
     RegistryError,
@@ -29,7 +30,6 @@ from registry.directory import TapConfig, load_directory, refusal, tap_events_si
 from registry.models import Base, Beer, Device, KegChange, LineCleaning, MqttCredential, Tap, Venue
 from simulators.fleet import simple_scenario
 from simulators.provision import provision
-from stack.settings import QualitySettings
 
 
 def test_an_empty_database_upgrades_to_exactly_the_models(registry_url: str) -> None:
@@ -70,7 +70,7 @@ def test_a_database_at_an_earlier_revision_upgrades_and_keeps_its_rows(
         assert who is not None and who.role is Role.OPERATOR
         venue = db.get(Venue, "bar")
         assert venue is not None and db.get(Tap, ("bar", "tap-01")) is not None
-        access.provision_device(db, venue, "edge-1")  # the new revision's tables work
+        changes.provision_device(db, venue, "edge-1")  # the new revision's tables work
     assert load_directory(engine)["bar"].devices == frozenset({"edge-1"})
 
 
@@ -87,7 +87,7 @@ def registry(registry_url: str):  # type: ignore[no-untyped-def]
     migrate(registry_url)
     engine = engine_for(registry_url)
     with transaction(engine) as db:
-        org = access.create_organisation(db, "Brewery")
+        org = changes.create_organisation(db, "Brewery")
         dubbel = Beer(organisation_id=org.id, name="Dubbel", style="dubbel", serving_min_c=6,
                       serving_max_c=10, created_ms=0)  # fmt: skip
         db.add(dubbel)
@@ -176,7 +176,7 @@ def test_every_change_ingest_reads_moves_the_generation(registry) -> None:  # ty
         tap.warm_max_c = 4.0
     assert generation(registry) == before + 1
     with transaction(registry) as db:
-        access.create_organisation(db, "Unrelated")  # not something ingest reads
+        changes.create_organisation(db, "Unrelated")  # not something ingest reads
     assert generation(registry) == before + 1
 
 
@@ -217,7 +217,7 @@ def test_registering_a_fleet_again_updates_it_and_rotates_the_logins(registry_ur
         hashes = db.scalars(select(MqttCredential.password_hash)).all()
     assert len(hashes) == 3 and all(h.startswith("$7$") for h in hashes)
     with transaction(engine) as db:
-        other = access.create_organisation(db, "Someone else")
+        other = changes.create_organisation(db, "Someone else")
         db.add(Venue(id="venue-009", organisation_id=other.id, name="x", latitude=0,
                      longitude=0, region="r", timezone="UTC", created_ms=0))  # fmt: skip
     with pytest.raises(ValueError, match=r"venue-009.*another organisation"):
@@ -243,3 +243,43 @@ def test_the_operator_cli_refuses_what_the_api_refuses(
     assert main(["registry", "tap", "--venue", "bar", "--id", "tap-01", "--beer", "99"]) == 2
     assert "not one of this organisation's beers" in capsys.readouterr().err
     assert main(["registry", "tap", "--venue", "bar", "--id", "tap-01"]) == 0
+    assert main(["registry", "beer", "--org", "Two", "--name", "Dubbel", "--serving-min-c", "8",
+                 "--serving-max-c", "6"]) == 2  # fmt: skip
+    assert "must be below serving_max_c" in capsys.readouterr().err
+    assert (
+        main(["registry", "beer", "--org", "Two", "--name", "Dubbel", "--serving-max-c", "10"]) == 0
+    )
+    assert main(["registry", "keg", "--venue", "bar", "--tap", "tap-01", "--keg-l", "0"]) == 2
+    assert "keg_l" in capsys.readouterr().err
+    assert main(["registry", "keg", "--venue", "bar", "--tap", "tap-09", "--keg-l", "30"]) == 2
+    assert "no tap 'tap-09'" in capsys.readouterr().err
+
+
+def test_a_keg_change_and_a_cleaning_from_the_cli_reach_ingests_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stack.cli import main
+
+    monkeypatch.setenv("TAPSENSE_HOME", str(tmp_path))
+    assert main(["registry", "migrate"]) == 0
+    assert main(["registry", "org", "One"]) == 0
+    assert (
+        main(["registry", "beer", "--org", "One", "--name", "Dubbel", "--serving-max-c", "10"]) == 0
+    )
+    assert main(["registry", "venue", "--org", "One", "--id", "bar", "--name", "Bar", "--lat",
+                 "52", "--lon", "5", "--region", "U"]) == 0  # fmt: skip
+    assert main(["registry", "tap", "--venue", "bar", "--id", "tap-01", "--keg-l", "50"]) == 0
+    engine = open_registry(f"sqlite:///{tmp_path / 'registry.sqlite'}")
+    view = RegistryView(engine, refresh_s=0.001)
+    assert main(["registry", "keg", "--venue", "bar", "--tap", "tap-01", "--keg-l", "30",
+                 "--beer", "1", "--at-ms", "1700000000000"]) == 0  # fmt: skip
+    assert main(["registry", "cleaning", "--venue", "bar", "--tap", "tap-01", "--at-ms",
+                 "1700000001000"]) == 0  # fmt: skip
+    assert view.refresh()
+    tap = view.directory["bar"].taps["tap-01"]
+    assert (tap.keg_l, tap.warm_max_c) == (30.0, 10.0)
+    assert [(e.kind, e.tap, e.keg_l, e.at_ms) for e in view.tap_events_since(0, 0)] == [
+        ("keg", "tap-01", 30.0, 1700000000000),
+        ("cleaning", "tap-01", 0.0, 1700000001000),
+    ]
+    engine.dispose()

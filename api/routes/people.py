@@ -8,8 +8,7 @@ from sqlalchemy import select
 from api.deps import Caller, Db, Operator, PagingDep, Person, VisibleKey, VisibleUser, page
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import KeyIn, KeyOut, Me, NewKey, OrganisationOut, Page, UserIn, UserOut
-from registry import access
-from registry.access import Role
+from registry import access, changes
 from registry.models import ApiKey, Organisation, User
 
 router = APIRouter(responses=PROBLEM_RESPONSES)
@@ -41,7 +40,7 @@ def list_users(db: Db, who: Person, paging: PagingDep) -> Page[UserOut]:
 @router.post("/users", response_model=UserOut, status_code=201, tags=["people"])
 def create_user(db: Db, who: Operator, body: UserIn) -> UserOut:
     """A new operator or venue owner in the caller's organisation (operators only)."""
-    user = access.create_user(db, who.organisation_id, body.email, body.name, Role(body.role))
+    user = changes.create_user(db, who.organisation_id, body)
     db.commit()
     return UserOut.model_validate(user)
 
@@ -54,10 +53,7 @@ def get_user(user: VisibleUser) -> UserOut:
 @router.delete("/users/{user_id}", status_code=204, tags=["people"])
 def disable_user(db: Db, who: Operator, user: VisibleUser) -> Response:
     """Disables the user and revokes their keys (operators only)."""
-    at = access.now_ms()
-    user.disabled_ms = user.disabled_ms or at
-    for key in db.scalars(select(ApiKey).where(ApiKey.user_id == user.id)):
-        key.revoked_ms = key.revoked_ms or at
+    changes.disable_user(db, user)
     db.commit()
     return Response(status_code=204)
 
@@ -72,15 +68,13 @@ def list_keys(db: Db, user: VisibleUser, paging: PagingDep) -> Page[KeyOut]:
 @router.post("/users/{user_id}/keys", response_model=NewKey, status_code=201, tags=["people"])
 def create_key(db: Db, user: VisibleUser, body: KeyIn) -> NewKey:
     """A new API key for the user; the answer holds the key itself, shown this once."""
-    if user.disabled_ms is not None:
-        raise access.Conflict(f"user {user.id} is disabled")
-    key, token = access.create_key(db, body.name, user_id=user.id)
+    key, token = changes.create_key(db, body.name, user_id=user.id)
     db.commit()
     return NewKey(**KeyOut.model_validate(key).model_dump(), token=token)
 
 
 @router.delete("/keys/{key_id}", status_code=204, tags=["people"])
 def revoke_key(db: Db, key: VisibleKey) -> Response:
-    key.revoked_ms = key.revoked_ms or access.now_ms()
+    changes.revoke_key(db, key)
     db.commit()
     return Response(status_code=204)

@@ -19,7 +19,7 @@ from api.schemas import (
     TapOut,
     TapPatch,
 )
-from registry import access
+from registry import changes
 from registry.models import KegChange, LineCleaning, Tap
 
 router = APIRouter(prefix="/venues/{venue}/taps", tags=["taps"], responses=PROBLEM_RESPONSES)
@@ -42,7 +42,7 @@ def list_taps(db: Db, venue: VisibleVenue, paging: PagingDep) -> Page[TapOut]:
 @router.post("", response_model=TapOut, status_code=201)
 def create_tap(db: Db, who: Person, venue: VisibleVenue, body: TapIn) -> TapOut:
     """The id is the `tap` its readings carry and cannot change."""
-    tap = access.create_tap(db, venue, body.model_dump())
+    tap = changes.create_tap(db, venue, body)
     db.commit()
     return TapOut.model_validate(tap)
 
@@ -54,19 +54,14 @@ def get_tap(tap: VisibleTap) -> TapOut:
 
 @router.patch("/{tap}", response_model=TapOut)
 def update_tap(db: Db, venue: VisibleVenue, tap: VisibleTap, body: TapPatch) -> TapOut:
-    changes = body.model_dump(exclude_unset=True)
-    if "keg_l" in changes and changes["keg_l"] is None:
-        raise access.Invalid("keg_l cannot be null")
-    access.check_beer(db, venue.organisation_id, changes.get("beer_id"))
-    for field, value in changes.items():
-        setattr(tap, field, value)
+    changes.update_tap(db, venue, tap, body)
     db.commit()
     return TapOut.model_validate(tap)
 
 
 @router.delete("/{tap}", status_code=204)
 def delete_tap(db: Db, tap: VisibleTap) -> Response:
-    db.delete(tap)
+    changes.delete_tap(db, tap)
     db.commit()
     return Response(status_code=204)
 
@@ -79,12 +74,7 @@ def list_keg_changes(db: Db, tap: VisibleTap, paging: PagingDep) -> Page[KegChan
 @router.post("/{tap}/kegs", response_model=KegChangeOut, status_code=201)
 def change_keg(db: Db, venue: VisibleVenue, tap: VisibleTap, body: KegChangeIn) -> KegChangeOut:
     """A full keg went on: the keg check counts from zero, with this keg's size and beer."""
-    access.check_beer(db, venue.organisation_id, body.beer_id)
-    beer_id = body.beer_id if body.beer_id is not None else tap.beer_id
-    change = KegChange(venue_id=tap.venue_id, tap_id=tap.id, keg_l=body.keg_l, beer_id=beer_id,
-                       at_ms=body.at_ms or access.now_ms())  # fmt: skip
-    tap.keg_l, tap.beer_id = body.keg_l, beer_id
-    db.add(change)
+    change = changes.change_keg(db, venue, tap, body)
     db.commit()
     return KegChangeOut.model_validate(change)
 
@@ -97,8 +87,6 @@ def list_cleanings(db: Db, tap: VisibleTap, paging: PagingDep) -> Page[CleaningO
 @router.post("/{tap}/cleanings", response_model=CleaningOut, status_code=201)
 def record_cleaning(db: Db, tap: VisibleTap, body: CleaningIn) -> CleaningOut:
     """The line was cleaned: an overdue-cleaning warning clears, the count starts again."""
-    cleaning = LineCleaning(venue_id=tap.venue_id, tap_id=tap.id,
-                            at_ms=body.at_ms or access.now_ms())  # fmt: skip
-    db.add(cleaning)
+    cleaning = changes.record_cleaning(db, tap, body)
     db.commit()
     return CleaningOut.model_validate(cleaning)

@@ -6,21 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
-from api.deps import Db, InfluxDep, Operator, PagingDep, Person, SettingsDep, VisibleVenue, page
+from api.deps import Db, InfluxDep, Operator, PagingDep, Person, SetupDep, VisibleVenue, page
 from api.live import VenueState, venue_state
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import Page, RowId, Text, VenueIn, VenueOut, VenuePatch
-from registry import access
-from registry.access import Role
-from registry.broker import sync_broker
-from registry.models import ApiKey, Venue
+from registry import access, changes
+from registry.models import Venue
 from timeseries.influx import InfluxError
 
 router = APIRouter(prefix="/venues", tags=["venues"], responses=PROBLEM_RESPONSES)
-
-_NOT_NULL = ("name", "latitude", "longitude", "region", "timezone")
 
 
 @router.get("", response_model=Page[VenueOut])
@@ -43,7 +39,7 @@ def list_venues(
 @router.post("", response_model=VenueOut, status_code=201)
 def create_venue(db: Db, who: Operator, body: VenueIn) -> VenueOut:
     """Operators only. The id is the venue's MQTT topic segment and cannot change."""
-    venue = access.create_venue(db, who.organisation_id, body.model_dump())
+    venue = changes.create_venue(db, who.organisation_id, body)
     db.commit()
     return VenueOut.model_validate(venue)
 
@@ -56,26 +52,16 @@ def get_venue(venue: VisibleVenue) -> VenueOut:
 @router.patch("/{venue}", response_model=VenueOut)
 def update_venue(db: Db, who: Person, venue: VisibleVenue, body: VenuePatch) -> VenueOut:
     """Operators, and the venue's owner (who cannot hand it to someone else)."""
-    changes = body.model_dump(exclude_unset=True)
-    if "owner_id" in changes:
-        access.require(who, Role.OPERATOR)
-        access.check_owner(db, who.organisation_id, changes["owner_id"])
-    for field in _NOT_NULL:
-        if field in changes and changes[field] is None:
-            raise access.Invalid(f"{field} cannot be null")
-    for field, value in changes.items():
-        setattr(venue, field, value)
+    changes.update_venue(db, who, venue, body)
     db.commit()
     return VenueOut.model_validate(venue)
 
 
 @router.delete("/{venue}", status_code=204)
-def delete_venue(db: Db, who: Operator, settings: SettingsDep, venue: VisibleVenue) -> Response:
+def delete_venue(db: Db, who: Operator, setup: SetupDep, venue: VisibleVenue) -> Response:
     """Operators only: the venue, its taps and devices go; its devices are refused from now."""
-    db.execute(delete(ApiKey).where(ApiKey.venue_id == venue.id))
-    db.delete(venue)  # the database cascades to taps, devices and their logins
+    changes.delete_venue(db, venue, setup.broker_auth_dir)
     db.commit()
-    sync_broker(db.get_bind(), settings.broker_auth_dir)  # type: ignore[arg-type]
     return Response(status_code=204)
 
 

@@ -1,20 +1,29 @@
 """What a provisioned device is told: its broker login and topics, and its agent config file.
-
-Kept apart from the routes so the operator CLI can print the same without loading the API.
-"""
+The API's provisioning answer and `tapsense registry device` print the same."""
 
 from __future__ import annotations
 
-from api.schemas import MqttLogin
+from pydantic import BaseModel, Field
+
+from edge.settings import MqttSettings
 from edge.wire import DOWNLINK_ROOT, DeviceTopic, TopicKind
 from registry import access
 from registry.models import Device
-from stack.settings import Settings
 
 
-def mqtt_login(settings: Settings, device: Device, password: str | None = None) -> MqttLogin:
+class MqttLogin(BaseModel):
+    host: str
+    port: int
+    username: str
+    password: str | None = Field(None, description="only in the provisioning answer")
+    publish: list[str]
+    subscribe: list[str]
+
+
+def mqtt_login(broker: MqttSettings, device: Device, password: str | None = None) -> MqttLogin:
+    """`broker`: the broker devices are told to use (the server's `[mqtt]` host and port)."""
     return MqttLogin(
-        host=settings.mqtt.host, port=settings.mqtt.port,
+        host=broker.host, port=broker.port,
         username=access.device_username(device.venue_id, device.id), password=password,
         publish=[str(DeviceTopic(device.venue_id, device.id, kind)) for kind in TopicKind],
         subscribe=[f"{DOWNLINK_ROOT}/{device.venue_id}/#"],
@@ -22,8 +31,8 @@ def mqtt_login(settings: Settings, device: Device, password: str | None = None) 
 
 
 def agent_config(login: MqttLogin, device: Device, tls: bool) -> str:
-    """The agent's config file: `[agent]` is `edge.agent.AgentConfig`, `[mqtt]` the settings'
-    `mqtt` section (both validate it when the agent starts)."""
+    """The agent's config file: `[agent]` is `edge.agent.AgentConfig`, `[mqtt]` is
+    `edge.settings.MqttSettings` (both validate it when the agent starts)."""
     return (
         "# Tapsense edge agent: keep this file secret (it holds the broker password).\n"
         "[agent]\n"
