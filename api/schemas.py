@@ -13,6 +13,7 @@ from registry.inputs import (
     CleaningIn,
     DeviceIn,
     KegChangeIn,
+    KegChangePatch,
     KeyIn,
     RoleName,
     RowId,
@@ -26,7 +27,8 @@ from registry.inputs import (
 from registry.provisioning import MqttLogin
 
 __all__ = [
-    "BeerIn", "BeerPatch", "CleaningIn", "DeviceIn", "KegChangeIn", "KeyIn", "MqttLogin",
+    "BeerIn", "BeerPatch", "CleaningIn", "DeviceIn", "KegChangeIn", "KegChangePatch", "KeyIn",
+    "MqttLogin",
     "RowId", "TapIn", "TapPatch", "Text", "UserIn", "VenueIn", "VenuePatch",
 ]  # fmt: skip
 
@@ -124,6 +126,10 @@ class KegChangeOut(BaseModel):
     keg_l: float
     beer_id: int | None
     at_ms: int
+    inferred: bool = Field(
+        description="concluded by ingest from pours well past an empty keg, not recorded by "
+        "a person; PATCH confirms or corrects it, DELETE says it did not happen"
+    )
 
 
 class CleaningOut(BaseModel):

@@ -102,19 +102,21 @@ class BatchBuilder:
         return batch
 
     def check_quality(self, batch: Batch) -> list[QualityEvent]:
-        """Stated rule: within a batch temperatures are checked before pours, so a pour's
-        temperature is the latest one checked when the pour is."""
-        events = self._quality.temperatures(
-            np.array(batch.taps, np.int32),
-            np.array(batch.ts, np.int64),
-            np.array(batch.temps, np.float64),
-        )
-        events += self._quality.pours(
-            np.array(batch.pour_taps, np.int32),
-            np.array(batch.pour_ts, np.int64),
-            np.array(batch.pour_ml, np.float64),
-            np.array(batch.pour_dur, np.int64),
-            np.array(batch.pour_closed, np.bool_),
+        """The batch's temperatures and pours, checked together in time order (so a pour is
+        judged against the temperature at its own time, whatever the batching)."""
+        events = self._quality.check(
+            (
+                np.array(batch.taps, np.int32),
+                np.array(batch.ts, np.int64),
+                np.array(batch.temps, np.float64),
+            ),
+            (
+                np.array(batch.pour_taps, np.int32),
+                np.array(batch.pour_ts, np.int64),
+                np.array(batch.pour_ml, np.float64),
+                np.array(batch.pour_dur, np.int64),
+                np.array(batch.pour_closed, np.bool_),
+            ),
         )
         for event in events:
             _LOGGER.info(

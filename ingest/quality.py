@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,9 @@ _LOGGER = logging.getLogger(__name__)
 
 _INITIAL_TAPS = 1024
 _INITIAL_VENUES = 256
-SNAPSHOT_VERSION = 2
+SNAPSHOT_VERSION = 3
+# A fast drop to no lower than this below the beer's serving minimum is a pour flushing a line.
+COLD_MARGIN_C = 2.0
 
 
 def tap_params(
@@ -50,7 +53,6 @@ def tap_params(
     row[K.P_PLAUS_MIN] = s.plausible_min_c
     row[K.P_PLAUS_MAX] = s.plausible_max_c
     row[K.P_MAX_RATE] = s.max_rate_c_per_s
-    row[K.P_COOLER_SLOPE] = s.cooler_tap_slope_c_per_h
     row[K.P_KEG_ML] = (tap.keg_l if tap is not None and tap.keg_l is not None else s.keg_l) * 1000
     row[K.P_KEG_LOW_SHARE] = s.keg_low_share
     row[K.P_KEG_HORIZON_MS] = s.keg_horizon_min * 60_000
@@ -63,6 +65,14 @@ def tap_params(
         cleaning_days = venue.line_cleaning_days
     row[K.P_CLEAN_MS] = cleaning_days * 86_400_000
     row[K.P_TREND_STEP_MS] = s.trend_step_s * 1000
+    row[K.P_LEAK_CLEAR_MS] = s.leak_clear_min * 60_000
+    row[K.P_CLEAR_HOLD_MS] = s.clear_hold_min * 60_000
+    serving_min_c = s.serving_min_c
+    if tap is not None and tap.serving_min_c is not None:
+        serving_min_c = tap.serving_min_c
+    row[K.P_COLD_C] = serving_min_c - COLD_MARGIN_C
+    row[K.P_KEG_INFER_SHARE] = s.keg_infer_share
+    row[K.P_TREND_CONFIRM_MS] = s.trend_confirm_min * 60_000
     return row
 
 
@@ -83,6 +93,7 @@ _TAP_STATE: dict[str, tuple[type, tuple[int, ...], float | int]] = {
     "last_c": (np.float64, (), 0.0),
     "above_since": (np.int64, (), K.NO_TIME),
     "level": (np.int8, (K.N_CHECKS,), K.OK),
+    "clear_since": (np.int64, (K.N_CHECKS,), K.NO_TIME),
     "ring_t": (np.int64, (K.WINDOW,), 0),
     "ring_c": (np.float64, (K.WINDOW,), 0.0),
     "ring_len": (np.int32, (), 0),
@@ -93,8 +104,13 @@ _TAP_STATE: dict[str, tuple[type, tuple[int, ...], float | int]] = {
     "cleaned_at": (np.int64, (), K.NO_TIME),
     "good_ts": (np.int64, (), K.NO_TIME),
     "warming": (np.bool_, (), False),
+    "trend_since": (np.int64, (), K.NO_TIME),
+    "trend_cross": (np.float64, (), 0.0),
     "last_pour_ts": (np.int64, (), K.NO_TIME),
     "keg_used_ml": (np.float64, (), 0.0),
+    "keg_over_at": (np.int64, (), K.NO_TIME),
+    "keg_over_ml": (np.float64, (), 0.0),
+    "keg_inferred_at": (np.int64, (), K.NO_TIME),
     "rate_ml_h": (np.float64, (), 0.0),
     "foam_hist": (np.int8, (K.FOAMY_OF_LAST,), 0),
     "foam_head": (np.int32, (), 0),
@@ -106,6 +122,7 @@ _VENUE_STATE: dict[str, tuple[type, tuple[int, ...], float | int]] = {
     "venue_taps": (np.int32, (), 0),
     "venue_warming": (np.int32, (), 0),
     "venue_level": (np.int8, (), K.OK),
+    "venue_clear_since": (np.int64, (), K.NO_TIME),
     "venue_newest": (np.int64, (), K.NO_TIME),
 }
 
@@ -130,6 +147,9 @@ class QualityCore:
         # The last keg change and line cleaning applied (registry ids), kept in the snapshot.
         self.applied_keg = 0
         self.applied_cleaning = 0
+        # Keg changes recorded ahead of their tap's readings, per tap index: (at ms, mL).
+        self._pending_kegs: dict[int, list[tuple[int, float]]] = {}
+        self._inferred: list[InferredKeg] = []
         self._venue_row = venue_params(settings)
         self.taps: list[tuple[str, str]] = []
         self.venues: list[str] = []
@@ -190,12 +210,13 @@ class QualityCore:
             self.state["params"][i] = self._params_for(venue, tap)
 
     def apply(self, events: list[TapEvent]) -> list[QualityEvent]:
-        """Keg changes and line cleanings from the registry not applied yet, in time order;
-        the ok events of cleanings that cleared an overdue check."""
+        """Keg changes and line cleanings from the registry not applied yet; the ok events of
+        cleanings that cleared an overdue check and of keg changes that cleared a low keg.
+        Inferred keg changes are this core's own conclusions, already applied."""
         changes = []
         for event in events:
-            if event.kind == "keg" and event.id > self.applied_keg:
-                self.keg_changed(event.venue, event.tap, event.keg_l)
+            if event.kind == "keg" and event.id > self.applied_keg and not event.inferred:
+                changes += self.keg_changed(event.venue, event.tap, event.keg_l, event.at_ms)
             elif event.kind == "cleaning" and event.id > self.applied_cleaning:
                 cleared = self.line_cleaned(event.venue, event.tap, event.at_ms)
                 if cleared is not None:
@@ -219,11 +240,30 @@ class QualityCore:
         self.state["level"][i, K.LINE_CLEANING] = K.OK
         return QualityEvent(venue, tap, Check.LINE_CLEANING, Level.OK, ts, 0.0, float(ts))
 
-    def keg_changed(self, venue: str, tap: str, keg_l: float) -> None:
-        """A full keg of `keg_l` litres is on the tap now."""
+    def keg_changed(
+        self, venue: str, tap: str, keg_l: float, at_ms: int | None = None
+    ) -> list[QualityEvent]:
+        """A full keg of `keg_l` litres went on at `at_ms` (default: now, in the tap's time).
+
+        Pours before `at_ms` belong to the old keg. A change ahead of the tap's readings (the
+        bartender records it before ingest has caught up) waits for them; one behind its
+        pours (recorded late) applies now, counting from zero."""
         i = self.tap_index(venue, tap)
-        self.state["params"][i, K.P_KEG_ML] = keg_l * 1000
-        self.state["keg_used_ml"][i] = 0.0
+        newest = max(int(self.state["last_ts"][i]), int(self.state["last_pour_ts"][i]))
+        at = newest if at_ms is None else at_ms
+        if at > newest:
+            self._pending_kegs.setdefault(i, []).append((at, keg_l * 1000))
+            self._pending_kegs[i].sort()
+            return []
+        return self._run(
+            np.array([K.KEG], np.int8), np.array([i], np.int32),
+            np.array([max(at, 0)], np.int64), np.array([keg_l * 1000]),
+        )  # fmt: skip
+
+    def take_inferred(self) -> list[InferredKeg]:
+        """Keg changes the keg check concluded since the last call (nobody recorded them)."""
+        found, self._inferred = self._inferred, []
+        return found
 
     def _check_columns(self, tap: np.ndarray, *columns: np.ndarray) -> None:
         if any(c.shape != tap.shape for c in columns):
@@ -231,42 +271,112 @@ class QualityCore:
         if tap.size and (tap.min() < 0 or tap.max() >= len(self.taps)):
             raise ValueError("tap index out of range: get indexes from tap_index()")
 
+    def check(self, temperatures: Temperatures | None = None, pours: Pours | None = None
+              ) -> list[QualityEvent]:  # fmt: skip
+        """Every check over a batch: `temperatures` (tap, ts, °C) and `pours` (tap, ts, mL,
+        duration ms, whether the venue was closed), judged in time order together with the
+        keg changes whose time the batch reaches; returns the level changes."""
+        empty_i, empty_t = np.empty(0, np.int32), np.empty(0, np.int64)
+        tap_t, ts_t, c = temperatures or (empty_i, empty_t, np.empty(0))
+        tap_p, ts_p, ml, dur, closed = pours or (
+            empty_i,
+            empty_t,
+            np.empty(0),
+            empty_t,
+            np.empty(0, np.bool_),
+        )
+        self._check_columns(tap_t, ts_t, c)
+        self._check_columns(tap_p, ts_p, ml, dur, closed)
+        kind = np.concatenate([np.full(tap_t.shape, K.TEMPERATURE, np.int8),
+                               np.full(tap_p.shape, K.POUR, np.int8)])  # fmt: skip
+        tap = np.concatenate([tap_t.astype(np.int32), tap_p.astype(np.int32)])
+        ts = np.concatenate([ts_t.astype(np.int64), ts_p.astype(np.int64)])
+        value = np.concatenate([c.astype(np.float64), ml.astype(np.float64)])
+        dur_all = np.concatenate([np.zeros(tap_t.shape, np.int64), dur.astype(np.int64)])
+        closed_all = np.concatenate([np.zeros(tap_t.shape, np.bool_), closed.astype(np.bool_)])
+        if self._pending_kegs:
+            kind, tap, ts, value, dur_all, closed_all = self._with_due_kegs(
+                kind, tap, ts, value, dur_all, closed_all
+            )
+        order = np.lexsort((kind, ts))
+        return self._run(kind[order], tap[order], ts[order], value[order], dur_all[order],
+                         closed_all[order])  # fmt: skip
+
     def temperatures(
         self, tap: np.ndarray, ts: np.ndarray, temp_c: np.ndarray
     ) -> list[QualityEvent]:
-        """Every temperature check over readings in arrival order; returns the changes."""
-        self._check_columns(tap, ts, temp_c)
-        s = self.state
-        out = _events(tap.shape[0] * K.N_CHECKS)
-        count = K.temperature_checks(
-            np.ascontiguousarray(tap, np.int32), np.ascontiguousarray(ts, np.int64),
-            np.ascontiguousarray(temp_c, np.float64),
-            s["tap_venue"], s["params"], s["venue_params"], s["tap_next"], s["venue_head"],
-            s["last_ts"], s["last_c"], s["above_since"], s["level"], s["ring_t"], s["ring_c"],
-            s["ring_len"], s["ring_head"], s["plausible_run"], s["same_since"], s["same_count"],
-            s["cleaned_at"], s["good_ts"],
-            s["warming"], s["venue_taps"], s["venue_warming"], s["venue_level"], s["venue_newest"],
-            out,
-        )  # fmt: skip
-        return self._build(out, count)
+        return self.check(temperatures=(tap, ts, temp_c))
 
     def pours(self, tap: np.ndarray, ts: np.ndarray, ml: np.ndarray, dur_ms: np.ndarray,
               after_hours: np.ndarray | None = None) -> list[QualityEvent]:  # fmt: skip
-        """Keg, after-hours, leak and foam checks over pours in arrival order; returns the
-        changes. `after_hours[k]`: pour k came while its venue was closed (default: none)."""
         closed = np.zeros(tap.shape, np.bool_) if after_hours is None else after_hours
-        self._check_columns(tap, ts, ml, dur_ms, closed)
+        return self.check(pours=(tap, ts, ml, dur_ms, closed))
+
+    def _with_due_kegs(self, kind: np.ndarray, tap: np.ndarray, ts: np.ndarray,
+                       value: np.ndarray, dur: np.ndarray, closed: np.ndarray
+                       ) -> tuple[np.ndarray, ...]:  # fmt: skip
+        """The batch with the waiting keg changes its readings reach, as rows of their own."""
+        rows: list[tuple[int, int, float]] = []
+        for i in [i for i in self._pending_kegs if i in set(tap.tolist())]:
+            newest = int(ts[tap == i].max())
+            due = [(at, ml) for at, ml in self._pending_kegs[i] if at <= newest]
+            rows += [(i, at, ml) for at, ml in due]
+            rest = self._pending_kegs[i][len(due) :]
+            if rest:
+                self._pending_kegs[i] = rest
+            else:
+                del self._pending_kegs[i]
+        if not rows:
+            return kind, tap, ts, value, dur, closed
+        n = len(rows)
+        return (
+            np.concatenate([kind, np.full(n, K.KEG, np.int8)]),
+            np.concatenate([tap, np.array([r[0] for r in rows], np.int32)]),
+            np.concatenate([ts, np.array([r[1] for r in rows], np.int64)]),
+            np.concatenate([value, np.array([r[2] for r in rows])]),
+            np.concatenate([dur, np.zeros(n, np.int64)]),
+            np.concatenate([closed, np.zeros(n, np.bool_)]),
+        )
+
+    def _run(self, kind: np.ndarray, tap: np.ndarray, ts: np.ndarray, value: np.ndarray,
+             dur: np.ndarray | None = None, closed: np.ndarray | None = None
+             ) -> list[QualityEvent]:  # fmt: skip
         s = self.state
-        out = _events(tap.shape[0] * 4)
-        count = K.pour_checks(
-            np.ascontiguousarray(tap, np.int32), np.ascontiguousarray(ts, np.int64),
-            np.ascontiguousarray(ml, np.float64), np.ascontiguousarray(dur_ms, np.int64),
-            np.ascontiguousarray(closed, np.bool_),
-            s["params"], s["last_c"], s["last_pour_ts"], s["keg_used_ml"], s["rate_ml_h"],
-            s["foam_hist"], s["foam_head"], s["waste_ml"], s["level"],
+        n = tap.shape[0]
+        dur = np.zeros(n, np.int64) if dur is None else dur
+        closed = np.zeros(n, np.bool_) if closed is None else closed
+        # A reading can change every check of its tap, and make every other tap of its venue
+        # dead at most once.
+        out = _events(n * K.N_CHECKS + len(self.taps))
+        count = K.check_readings(
+            np.ascontiguousarray(kind, np.int8), np.ascontiguousarray(tap, np.int32),
+            np.ascontiguousarray(ts, np.int64), np.ascontiguousarray(value, np.float64),
+            np.ascontiguousarray(dur, np.int64), np.ascontiguousarray(closed, np.bool_),
+            s["tap_venue"], s["params"], s["venue_params"], s["tap_next"], s["venue_head"],
+            s["last_ts"], s["last_c"], s["above_since"], s["level"], s["clear_since"],
+            s["ring_t"], s["ring_c"], s["ring_len"], s["ring_head"],
+            s["plausible_run"], s["same_since"], s["same_count"], s["cleaned_at"], s["good_ts"],
+            s["warming"], s["trend_since"], s["trend_cross"], s["last_pour_ts"],
+            s["keg_used_ml"], s["keg_over_at"], s["keg_over_ml"], s["keg_inferred_at"],
+            s["rate_ml_h"],
+            s["foam_hist"], s["foam_head"], s["waste_ml"],
+            s["venue_taps"], s["venue_warming"], s["venue_level"], s["venue_clear_since"],
+            s["venue_newest"],
             out,
         )  # fmt: skip
+        self._collect_inferred(tap)
         return self._build(out, count)
+
+    def _collect_inferred(self, tap: np.ndarray) -> None:
+        if not tap.size:
+            return
+        inferred_at = self.state["keg_inferred_at"]
+        for i in np.unique(tap):
+            if inferred_at[i] != K.NO_TIME:
+                venue, name = self.taps[i]
+                keg_l = float(self.state["params"][i, K.P_KEG_ML]) / 1000
+                self._inferred.append(InferredKeg(venue, name, int(inferred_at[i]), keg_l))
+                inferred_at[i] = K.NO_TIME
 
     def _build(self, out: tuple[np.ndarray, ...], count: int) -> list[QualityEvent]:
         ev_tap, ev_ts, ev_check, ev_level, ev_value, ev_value2 = out
@@ -293,6 +403,8 @@ class QualityCore:
         arrays["tap_keys"] = np.array(["\x1f".join(key) for key in self.taps], dtype=str)
         arrays["venue_keys"] = np.array(self.venues, dtype=str)
         arrays["applied"] = np.array([self.applied_keg, self.applied_cleaning], np.int64)
+        pending = [(i, at, ml) for i, kegs in self._pending_kegs.items() for at, ml in kegs]
+        arrays["pending_kegs"] = np.array(pending, np.float64).reshape(-1, 3)
         np.savez(partial, allow_pickle=False, **arrays)
         os.replace(partial, path)
 
@@ -317,6 +429,8 @@ class QualityCore:
                 stored = data[name]
                 core.state[name][: stored.shape[0]] = stored
             core.applied_keg, core.applied_cleaning = (int(x) for x in data["applied"])
+            for i, at, ml in data["pending_kegs"]:
+                core._pending_kegs.setdefault(int(i), []).append((int(at), float(ml)))
         core.venues = venues
         core._venue_index = {v: i for i, v in enumerate(venues)}
         core.taps = [(venue, tap) for venue, tap in taps]
@@ -325,6 +439,20 @@ class QualityCore:
             core.state["params"][i] = core._params_for(venue, tap)
         _LOGGER.info("quality state restored for %d taps in %d venues", len(taps), len(venues))
         return core
+
+
+@dataclass(frozen=True, slots=True)
+class InferredKeg:
+    """A keg change the keg check concluded from pours well past an empty keg."""
+
+    venue: str
+    tap: str
+    at_ms: int  # the first pour past the empty keg
+    keg_l: float
+
+
+Temperatures = tuple[np.ndarray, np.ndarray, np.ndarray]
+Pours = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def _events(capacity: int) -> tuple[np.ndarray, ...]:
@@ -339,6 +467,6 @@ def warm_up() -> None:
     core = QualityCore(QualitySettings())
     i = core.tap_index("warm-up", "warm-up")
     one = np.array([i], np.int32)
-    core.temperatures(one, np.array([1], np.int64), np.array([4.0]))
-    core.pours(one, np.array([1], np.int64), np.array([300.0]), np.array([3000], np.int64),
-               np.array([False]))  # fmt: skip
+    core.check((one, np.array([1], np.int64), np.array([4.0])),
+               (one, np.array([2], np.int64), np.array([300.0]), np.array([3000], np.int64),
+                np.array([False])))  # fmt: skip

@@ -5,18 +5,27 @@ The worker looks at the generation every `registry.refresh_s`. A message from a 
 the view does not know makes it look at once, so a venue registered a moment ago is not
 refused for the view being stale; a flood of messages from unknown senders costs at most
 `CHECKS_PER_S` one-row queries a second, not one per message.
+
+Whoever looks, every new directory goes to every follower (`follow`): the quality core's
+thresholds can never lag behind the directory that admitted a message.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from registry.db import generation
+from registry import changes
+from registry.db import generation, transaction
 from registry.directory import Directory, TapEvent, load_directory, refusal, tap_events_since
+
+if TYPE_CHECKING:
+    from ingest.quality import InferredKeg
 
 _LOGGER = logging.getLogger(__name__)
 CHECKS_PER_S = 100
@@ -30,7 +39,13 @@ class RegistryView:
         self.generation = -1
         self.checked_at = 0.0
         self._checks: list[float] = []
+        self._followers: list[Callable[[Directory], None]] = []
         self.refresh()
+
+    def follow(self, follower: Callable[[Directory], None]) -> None:
+        """Call `follower` with the directory now and with every new one."""
+        self._followers.append(follower)
+        follower(self.directory)
 
     def refresh(self) -> bool:
         """Re-read the directory if the registry changed; whether it did. A registry that does
@@ -48,6 +63,8 @@ class RegistryView:
         self.generation = current
         self.directory = directory
         _LOGGER.info("registry generation %d: %d venues", current, len(self.directory))
+        for follower in self._followers:
+            follower(directory)
         return True
 
     def due(self) -> bool:
@@ -65,6 +82,20 @@ class RegistryView:
             if self.refresh():
                 reason = refusal(self.directory, venue, device)
         return reason
+
+    def record_inferred(self, kegs: list[InferredKeg]) -> None:
+        """Keg changes the quality core concluded, into the registry (marked inferred) where
+        staff see and correct them; a registry that does not answer loses only the record."""
+        if not kegs:
+            return
+        try:
+            with transaction(self._engine) as db:
+                for keg in kegs:
+                    if changes.record_inferred_keg(db, keg.venue, keg.tap, keg.at_ms, keg.keg_l):
+                        _LOGGER.info("inferred a keg change on %s/%s at %d: nobody recorded it",
+                                     keg.venue, keg.tap, keg.at_ms)  # fmt: skip
+        except SQLAlchemyError as exc:
+            _LOGGER.warning("registry unavailable, inferred keg changes not recorded: %s", exc)
 
     def tap_events_since(self, keg_id: int, cleaning_id: int) -> list[TapEvent]:
         try:

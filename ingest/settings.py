@@ -49,10 +49,16 @@ class QualitySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     warm_max_c: float = 7.0
+    # The low end of a beer's serving range: a fast drop to no lower than this (less a 2 °C
+    # margin) is a pour flushing a warm line, not a glitch. Per beer from the registry.
+    serving_min_c: float = 2.0
     warm_hysteresis_c: float = Field(0.5, ge=0)
     warm_grace_s: float = Field(120.0, ge=0)
     trend_horizon_min: float = Field(30.0, gt=0)
     trend_min_slope_c_per_h: float = Field(1.0, gt=0)
+    # A warming forecast is announced once it has held this long without moving later (a
+    # line settling after a pour slows down, so its forecast keeps receding).
+    trend_confirm_min: float = Field(5.0, ge=0)
     # The trend window takes one reading per this many seconds: 32 of them span 16 minutes.
     trend_step_s: float = Field(30.0, ge=0)
     stuck_after_min: float = Field(30.0, gt=0)
@@ -60,7 +66,6 @@ class QualitySettings(BaseModel):
     plausible_min_c: float = -5.0
     plausible_max_c: float = 40.0
     max_rate_c_per_s: float = Field(0.5, gt=0)
-    cooler_tap_slope_c_per_h: float = Field(1.5, gt=0)
     cooler_share_on: float = Field(0.6, gt=0, le=1)
     cooler_share_off: float = Field(0.3, ge=0, le=1)
     cooler_min_taps: int = Field(2, ge=1)
@@ -69,6 +74,14 @@ class QualitySettings(BaseModel):
     keg_horizon_min: float = Field(120.0, ge=0)
     leak_ml_per_s: float = Field(1.0, gt=0)
     leak_min_s: float = Field(120.0, gt=0)
+    # A leak is over once no flow was reported for this long while the probe kept reporting
+    # (the agent reports an endless flow in pieces of at most 5 minutes).
+    leak_clear_min: float = Field(10.0, gt=0)
+    # A raised check clears only after its condition stayed clear this long: no flapping.
+    clear_hold_min: float = Field(10.0, ge=0)
+    # Pours past an empty keg adding up to this share of a keg: a new keg went on that nobody
+    # recorded; ingest records it as inferred (correctable through the API).
+    keg_infer_share: float = Field(0.2, gt=0, le=1)
     foam_c: float = 9.0
     foam_ml_per_s: float = Field(200.0, gt=0)
     line_cleaning_days: float = Field(14.0, gt=0)

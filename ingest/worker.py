@@ -53,6 +53,7 @@ from ingest.inflight import InFlight, Verdict, fingerprint
 from ingest.quality import QualityCore
 from ingest.registry_view import RegistryView
 from ingest.settings import IngestSetup
+from registry.directory import Directory
 from timeseries import lineproto
 from timeseries.events import QualityEvent
 from timeseries.influx import InfluxRejected, InfluxUnavailable, Writer
@@ -117,6 +118,8 @@ class IngestWorker:
         self._queue: queue.Queue[Inbound] = queue.Queue()
         self._ack_lock = threading.Lock()
         self._generation = 0
+        # Set by every new directory: keg changes and cleanings may have been recorded.
+        self._tap_events_due = True
         self.connected = threading.Event()
         # Set once the broker confirmed our subscriptions: from then on nothing is missed.
         self.subscribed = threading.Event()
@@ -199,14 +202,16 @@ class IngestWorker:
         # A checkpoint before the next batch whenever held acks plus a full batch would fill
         # the window the broker gives us.
         hold_at_most = self._ingest.receive_maximum - self._ingest.batch_max_messages
-        self._follow_registry(force=True)
+        self._registry.follow(self._directory_changed)
         try:
             while not stop.is_set():
                 batch = self._collect(stop)
                 if batch:
                     self._process(batch, stop)
                 if self._registry.due():
-                    self._follow_registry()
+                    self._registry.refresh()
+                if self._tap_events_due:
+                    self._apply_tap_events()
                 if self._pending_events:
                     self._write_pending(stop)
                 now = time.monotonic()
@@ -246,12 +251,15 @@ class IngestWorker:
         self._held = []
         return True
 
-    def _follow_registry(self, *, force: bool = False) -> None:
-        """New thresholds, keg changes and line cleanings, if the registry changed."""
-        changed = self._registry.refresh()
-        if not (changed or force):
-            return
-        self._quality.reconfigure(self._registry.directory)
+    def _directory_changed(self, directory: Directory) -> None:
+        """New thresholds at once (the next message may be the first of a new venue, admitted
+        by this very directory); keg changes and cleanings after the batch in hand."""
+        self._quality.reconfigure(directory)
+        self._changed = True
+        self._tap_events_due = True
+
+    def _apply_tap_events(self) -> None:
+        self._tap_events_due = False
         self._changed = True
         q = self._quality
         self._pending_events += q.apply(
@@ -332,9 +340,11 @@ class IngestWorker:
             self._handle(marked[half:], stop, alone=alone)
             return
         self._changed = True
+        inferred = self._quality.take_inferred()
         if self._store(batch, quality_lines, stop):
             self._deadletters.add(batch.rejections)
             self._publish(events)
+            self._registry.record_inferred(inferred)
             self._held += messages
             self._count(messages, len(batch.lines) + len(quality_lines), len(batch.rejections))
         else:  # stopping with InfluxDB down: nothing acknowledged, all will be redelivered

@@ -32,6 +32,7 @@ from registry.inputs import (
     BeerPatch,
     CleaningIn,
     KegChangeIn,
+    KegChangePatch,
     TapIn,
     TapPatch,
     UserIn,
@@ -265,6 +266,53 @@ def change_keg(db: Session, venue: Venue, tap: Tap, body: KegChangeIn) -> KegCha
     db.add(change)
     db.flush()
     return change
+
+
+def record_inferred_keg(
+    db: Session, venue_id: str, tap_id: str, at_ms: int, keg_l: float
+) -> KegChange | None:
+    """A keg change ingest concluded from pours well past an empty keg, marked inferred; once
+    per tap and time (a redelivered batch concludes it again). None for a tap that is gone."""
+    tap = db.get(Tap, (venue_id, tap_id))
+    known = select(KegChange.id).where(
+        KegChange.venue_id == venue_id, KegChange.tap_id == tap_id, KegChange.at_ms == at_ms
+    )
+    if tap is None or db.scalar(known) is not None:
+        return None
+    change = KegChange(venue_id=venue_id, tap_id=tap_id, keg_l=keg_l, beer_id=tap.beer_id,
+                       at_ms=at_ms, inferred=True)  # fmt: skip
+    db.add(change)
+    db.flush()
+    return change
+
+
+def correct_keg_change(
+    db: Session, venue: Venue, tap: Tap, change: KegChange, patch: KegChangePatch
+) -> KegChange:
+    """A person confirms or corrects a keg change (an inferred one becomes recorded). The
+    tap's newest keg sets the tap's keg size and beer, which the keg check follows."""
+    fields = patch.model_dump(exclude_unset=True)
+    _refuse_nulls(fields, ("keg_l", "at_ms"))
+    check_beer(db, venue.organisation_id, fields.get("beer_id"))
+    for field, value in fields.items():
+        setattr(change, field, value)
+    change.inferred = False
+    newest = db.scalar(
+        select(KegChange)
+        .where(KegChange.venue_id == tap.venue_id, KegChange.tap_id == tap.id)
+        .order_by(KegChange.at_ms.desc(), KegChange.id.desc())
+        .limit(1)
+    )
+    if newest is change:
+        tap.keg_l, tap.beer_id = change.keg_l, change.beer_id
+    db.flush()
+    return change
+
+
+def delete_keg_change(db: Session, change: KegChange) -> None:
+    """A keg change that did not happen (a wrong inference, a mistyped record)."""
+    db.delete(change)
+    db.flush()
 
 
 def record_cleaning(db: Session, tap: Tap, body: CleaningIn) -> LineCleaning:

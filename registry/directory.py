@@ -22,6 +22,7 @@ class TapConfig:
     keg_l: float | None = None  # unset: quality.keg_l
     warm_max_c: float | None = None  # unset: the beer's, else quality.warm_max_c
     foam_c: float | None = None  # unset: warm limit + 3 °C
+    serving_min_c: float | None = None  # unset: the beer's, else quality.serving_min_c
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +60,19 @@ def refusal(directory: Directory, venue: str, device: str) -> str | None:
 
 def load_directory(engine: Engine) -> dict[str, VenueConfig]:
     with engine.connect() as db:
-        beers = {b.id: b for b in db.execute(select(Beer.id, Beer.serving_max_c, Beer.foam_c))}
+        beers = {
+            b.id: b
+            for b in db.execute(
+                select(Beer.id, Beer.serving_min_c, Beer.serving_max_c, Beer.foam_c)
+            )
+        }
         taps: dict[str, dict[str, TapConfig]] = {}
         for tap in db.execute(select(Tap.venue_id, Tap.id, Tap.beer_id, Tap.keg_l, Tap.warm_max_c)):
             beer = beers.get(tap.beer_id) if tap.beer_id is not None else None
             warm = tap.warm_max_c if tap.warm_max_c is not None else (beer and beer.serving_max_c)
             foam = beer.foam_c if beer is not None and tap.warm_max_c is None else None
-            taps.setdefault(tap.venue_id, {})[tap.id] = TapConfig(tap.keg_l, warm, foam)
+            cold = beer.serving_min_c if beer is not None else None
+            taps.setdefault(tap.venue_id, {})[tap.id] = TapConfig(tap.keg_l, warm, foam, cold)
         active: dict[str, set[str]] = {}
         revoked: dict[str, set[str]] = {}
         for device in db.execute(select(Device.venue_id, Device.id, Device.revoked_ms)):
@@ -94,6 +101,7 @@ class TapEvent:
     tap: str
     at_ms: int
     keg_l: float = 0.0
+    inferred: bool = False  # a keg change ingest concluded itself
 
 
 def tap_events_since(engine: Engine, keg_id: int, cleaning_id: int) -> list[TapEvent]:
@@ -101,12 +109,14 @@ def tap_events_since(engine: Engine, keg_id: int, cleaning_id: int) -> list[TapE
     with engine.connect() as db:
         kegs = db.execute(
             select(KegChange.id, KegChange.venue_id, KegChange.tap_id, KegChange.at_ms,
-                   KegChange.keg_l).where(KegChange.id > keg_id)
+                   KegChange.keg_l, KegChange.inferred).where(KegChange.id > keg_id)
         )  # fmt: skip
         cleanings = db.execute(
             select(LineCleaning.id, LineCleaning.venue_id, LineCleaning.tap_id,
                    LineCleaning.at_ms).where(LineCleaning.id > cleaning_id)
         )  # fmt: skip
-        events = [TapEvent(k.id, "keg", k.venue_id, k.tap_id, k.at_ms, k.keg_l) for k in kegs]
+        events = [
+            TapEvent(k.id, "keg", k.venue_id, k.tap_id, k.at_ms, k.keg_l, k.inferred) for k in kegs
+        ]
         events += [TapEvent(c.id, "cleaning", c.venue_id, c.tap_id, c.at_ms) for c in cleanings]
     return sorted(events, key=lambda e: (e.at_ms, e.kind, e.id))

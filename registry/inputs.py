@@ -104,6 +104,12 @@ class TapIn(TapPatch):
     keg_l: Litres = 50.0
 
 
+class KegChangePatch(_In):
+    keg_l: Litres | None = None
+    beer_id: RowId | None = None
+    at_ms: TimeMs | None = None
+
+
 class KegChangeIn(_In):
     keg_l: Litres
     beer_id: RowId | None = Field(None, description="unset: the beer the tap pours now")

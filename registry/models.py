@@ -19,6 +19,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -135,6 +136,9 @@ class KegChange(Base):
     keg_l: Mapped[float]
     beer_id: Mapped[int | None] = mapped_column(ForeignKey("beers.id"))
     at_ms: Mapped[int]
+    # Concluded by ingest from pours well past an empty keg; a person confirming or correcting
+    # it through the API makes it recorded.
+    inferred: Mapped[bool] = mapped_column(default=False, server_default=false())
     __table_args__ = (
         ForeignKeyConstraint(
             ["venue_id", "tap_id"], ["taps.venue_id", "taps.id"], ondelete="CASCADE"

@@ -176,12 +176,16 @@ class Fleet:
         tuning: AgentTuning = AgentTuning(),
         part: range | None = None,
         credentials: Mapping[str, tuple[str, str]] | None = None,
+        staff: Callable[[TruthEvent], None] | None = None,
     ) -> None:
         """`part`: only these venues of the scenario (by index), for a fleet split over
         processes; the rest of the scenario is the same in every part. `credentials`: each
-        venue's device login (`simulators.provision`); none for an anonymous broker."""
+        venue's device login (`simulators.provision`); none for an anonymous broker. `staff`:
+        called with each keg change the bar staff record (`simulators.run` writes it to the
+        registry, as the API or the CLI would)."""
         self.scenario = scenario
         self.truth = GroundTruth()
+        self._staff = staff
         self.calibration = FlowCalibration()
         self.step_ms = sc.seconds(scenario.sample_interval) * 1000
         self.now_ms = ms(scenario.start)
@@ -196,7 +200,7 @@ class Fleet:
                 f"(paho's select() loop): split the fleet with `part`"
             )
         for index, spec in specs:
-            venue = SimVenue(spec, scenario, index, self.truth.happened)
+            venue = SimVenue(spec, scenario, index, self._happened)
             agent = EdgeAgent(
                 AgentConfig(
                     venue=spec.id,
@@ -212,6 +216,12 @@ class Fleet:
                 network=_network(scenario.network, scenario.seed * 7 + index),
             )
             self.venues.append((venue, agent))
+
+    def _happened(self, event: TruthEvent) -> None:
+        self.truth.happened(event)
+        if (self._staff is not None and event.kind == "keg_change"
+                and event.detail.get("recorded") == "true"):  # fmt: skip
+            self._staff(event)
 
     @property
     def agents(self) -> Iterator[EdgeAgent]:

@@ -19,6 +19,7 @@ from registry.db import open_registry
 from simulators import scenario as sc
 from simulators.fleet import AgentTuning, Fleet, simple_scenario
 from simulators.provision import Credentials, provision
+from simulators.staff import Staff
 from simulators.target import Target
 from timeseries import lineproto
 from timeseries.influx import InfluxError, InfluxQL
@@ -39,13 +40,15 @@ def simulate(
     if mode == "real-time":
         scenario = sc.shifted(scenario, datetime.now(UTC))
     tuning = REAL_TIME_TUNING if mode == "real-time" else AgentTuning()
+    engine = open_registry(target.registry_url)
     try:
-        credentials = register(target, scenario)
+        credentials = provision(engine, scenario, target.broker_auth_dir)
         fleet = Fleet(
             scenario, target.mqtt, target.spool_dir / scenario.name, tuning,
-            credentials=credentials,
+            credentials=credentials, staff=Staff(engine),
         )  # fmt: skip
     except ValueError as exc:
+        engine.dispose()
         _LOGGER.error("%s; for a larger load use `tapsense load`", exc)
         return 2
     _LOGGER.info(
@@ -67,6 +70,7 @@ def simulate(
             return 1
     finally:
         fleet.close()
+        engine.dispose()
         if truth is not None:
             fleet.truth.write(truth)
             _LOGGER.info("ground truth written to %s", truth)

@@ -116,6 +116,13 @@ class Network(_Spec, frozen=True):
     reorder: Fraction = 0.0  # share of messages sent after their successor
 
 
+class Staff(_Spec, frozen=True):
+    """What the bar staff record in Tapsense, as they would through the API or the CLI."""
+
+    # Share of keg changes nobody records (ingest infers them from the pours).
+    forget_keg_changes: Fraction = 0.0
+
+
 class _Event(_Spec, kw_only=True, frozen=True, tag_field="kind"):
     at: Moment
     duration: Duration | None = None
@@ -184,6 +191,7 @@ class Scenario(_Spec, frozen=True):
     fleet: Fleet | None = None
     sensors: Sensors = Sensors()
     network: Network = Network()
+    staff: Staff = Staff()
     events: list[Event] = []
 
     def __post_init__(self) -> None:

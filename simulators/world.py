@@ -82,6 +82,8 @@ class SimTap(TapDriver):
         self.beer = beer
         self.venue = venue
         self.rng = random.Random(seed)
+        # Its own stream: whether staff record a keg change leaves the world as it was.
+        self._staff_rng = random.Random(seed ^ 0x5EED)
         self.line_c = venue.cooler_c
         self.keg_left_ml = spec.keg_l * 1000
         self.keg_empty_since: int | None = None
@@ -178,9 +180,12 @@ class SimTap(TapDriver):
         if now - self.keg_empty_since >= delay_ms and self.venue.is_open(now):
             self.keg_left_ml = self.spec.keg_l * 1000
             self.keg_empty_since = None
-            self.venue.record(
-                TruthEvent(now, self.venue.id, self.tap, "keg_change", {"keg_l": self.spec.keg_l})
-            )
+            forgotten = self._staff_rng.random() < self.venue.staff.forget_keg_changes
+            detail: dict[str, float | str] = {
+                "keg_l": self.spec.keg_l,
+                "recorded": str(not forgotten).lower(),
+            }
+            self.venue.record(TruthEvent(now, self.venue.id, self.tap, "keg_change", detail))
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
@@ -207,6 +212,7 @@ class SimVenue:
         self.id = spec.id
         self.spec = spec
         self.sensors = scenario.sensors
+        self.staff = scenario.staff
         self.tz = ZoneInfo(spec.timezone)
         self.ambient_c = spec.ambient_c
         self.cooler_c = spec.cooler_set_point_c

@@ -110,7 +110,8 @@ def cmd_replay(store: DeadLetterStore, settings: Settings, args: argparse.Namesp
     engine = open_registry(settings.registry_url)
     try:
         registry = RegistryView(engine, settings.registry.refresh_s)
-        quality = QualityCore(settings.quality, registry.directory)
+        quality = QualityCore(settings.quality)
+        registry.follow(quality.reconfigure)
         writer = open_writer(settings.influx)
         try:
             done = replay(letters, registry, quality, writer, settings.ingest.max_payload_bytes)

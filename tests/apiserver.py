@@ -84,18 +84,20 @@ def make_tenant(settings: Settings, org_name: str, venue: str, operator_key: str
         db.flush()
         db.add(Tap(venue_id=venue, id="tap-01", beer_id=beer.id, keg_l=50, created_ms=0))
         db.flush()
-        db.add(KegChange(venue_id=venue, tap_id="tap-01", keg_l=50, beer_id=beer.id, at_ms=1))
+        keg = KegChange(venue_id=venue, tap_id="tap-01", keg_l=50, beer_id=beer.id, at_ms=1)
+        db.add(keg)
         db.add(LineCleaning(venue_id=venue, tap_id="tap-01", at_ms=1))
         venue_row = db.get(Venue, venue)
         assert venue_row is not None
         changes.provision_device(db, venue_row, "edge-1")
-        beer_id, owner_id, key_id = beer.id, owner.id, key.id
+        db.flush()
+        beer_id, owner_id, key_id, keg_id = beer.id, owner.id, key.id, keg.id
     engine.dispose()
     assert operator_key is not None
     tenant = Tenant(organisation_id, venue, "tap-01", "edge-1", beer_id, owner_id, owner_key,
                     key_id, operator_key)  # fmt: skip
     tenant.ids = {"venue": venue, "tap": "tap-01", "device": "edge-1", "beer_id": str(beer_id),
-                  "user_id": str(owner_id), "key_id": key_id}  # fmt: skip
+                  "user_id": str(owner_id), "key_id": key_id, "change_id": str(keg_id)}  # fmt: skip
     return tenant
 
 

@@ -112,7 +112,7 @@ def test_the_directory_holds_thresholds_from_beer_tap_and_venue(registry) -> Non
     assert (bar.timezone, bar.hours, bar.line_cleaning_days) == (
         "Europe/Amsterdam", {"fri": "16:00-02:00"}, 7,
     )  # fmt: skip
-    assert bar.taps["dubbel"] == TapConfig(keg_l=20, warm_max_c=10, foam_c=None)
+    assert bar.taps["dubbel"] == TapConfig(keg_l=20, warm_max_c=10, foam_c=None, serving_min_c=6)
     assert bar.taps["cold"].warm_max_c == 5  # the tap's own limit beats the beer's
     assert bar.taps["plain"] == TapConfig(keg_l=50)
     assert refusal(directory, "bar", "edge-1") is None

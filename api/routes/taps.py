@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Path, Response
 from sqlalchemy import Select, select
 
 from api.deps import Db, PagingDep, Person, VisibleTap, VisibleVenue, page
@@ -14,12 +14,15 @@ from api.schemas import (
     CleaningOut,
     KegChangeIn,
     KegChangeOut,
+    KegChangePatch,
     Page,
+    RowId,
     TapIn,
     TapOut,
     TapPatch,
 )
 from registry import changes
+from registry.access import NotFound
 from registry.models import KegChange, LineCleaning, Tap
 
 router = APIRouter(prefix="/venues/{venue}/taps", tags=["taps"], responses=PROBLEM_RESPONSES)
@@ -77,6 +80,34 @@ def change_keg(db: Db, venue: VisibleVenue, tap: VisibleTap, body: KegChangeIn) 
     change = changes.change_keg(db, venue, tap, body)
     db.commit()
     return KegChangeOut.model_validate(change)
+
+
+def _keg_change(db: Db, tap: VisibleTap, change_id: Annotated[RowId, Path()]) -> KegChange:
+    change = db.get(KegChange, change_id)
+    if change is None or (change.venue_id, change.tap_id) != (tap.venue_id, tap.id):
+        raise NotFound(f"keg change {change_id} of tap {tap.id!r} not found")
+    return change
+
+
+VisibleKegChange = Annotated[KegChange, Depends(_keg_change)]
+
+
+@router.patch("/{tap}/kegs/{change_id}", response_model=KegChangeOut)
+def correct_keg_change(
+    db: Db, venue: VisibleVenue, tap: VisibleTap, change: VisibleKegChange, body: KegChangePatch
+) -> KegChangeOut:
+    """Confirm or correct a keg change; an inferred one becomes recorded."""
+    changes.correct_keg_change(db, venue, tap, change, body)
+    db.commit()
+    return KegChangeOut.model_validate(change)
+
+
+@router.delete("/{tap}/kegs/{change_id}", status_code=204)
+def delete_keg_change(db: Db, change: VisibleKegChange) -> Response:
+    """A keg change that did not happen (a wrong inference, a mistyped record)."""
+    changes.delete_keg_change(db, change)
+    db.commit()
+    return Response(status_code=204)
 
 
 @router.get("/{tap}/cleanings", response_model=Page[CleaningOut])
