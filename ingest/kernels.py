@@ -118,7 +118,7 @@ def check_readings(  # type: ignore[no-untyped-def]
     last_ts, last_c, above_since, level, clear_since, ring_t, ring_c, ring_len, ring_head,
     plausible_run, same_since, same_count, cleaned_at, good_ts, warming, trend_since, trend_cross,
     last_pour_ts, keg_used_ml, keg_over_at, keg_over_ml, keg_inferred_at, rate_ml_h,
-    foam_hist, foam_head, waste_ml,
+    pour_t, pour_ml, pour_head, foam_hist, foam_head, waste_ml,
     venue_taps, venue_warming, venue_level, venue_clear_since, venue_newest,
     ev,
 ):  # fmt: skip
@@ -141,11 +141,13 @@ def check_readings(  # type: ignore[no-untyped-def]
             n_ev = _pour(
                 i, ts[k], value[k], dur_ms[k], closed[k],
                 params, last_c, level, last_pour_ts, keg_used_ml, keg_over_at, keg_over_ml,
-                keg_inferred_at, rate_ml_h, foam_hist, foam_head, waste_ml, ev, n_ev,
+                keg_inferred_at, rate_ml_h, pour_t, pour_ml, pour_head, foam_hist, foam_head,
+                waste_ml, ev, n_ev,
             )  # fmt: skip
         else:
             n_ev = _keg(i, ts[k], value[k], params, level, keg_used_ml, keg_over_at,
-                        keg_over_ml, ev, n_ev)  # fmt: skip
+                        keg_over_ml, pour_t, pour_ml, last_ts, last_pour_ts, ev,
+                        n_ev)  # fmt: skip
     return n_ev
 
 
@@ -351,13 +353,16 @@ FOAM_WASTE_SHARE = 0.25  # of a foamy pour, this much goes down the drain
 # A forecast of the keg's end warns only once less than this share is left: a busy hour on a
 # full keg is no news.
 KEG_FORECAST_SHARE = 0.3
+# Each tap's latest pours, so that a keg change recorded after them counts them to the new keg.
+POURS_KEPT = 32
 
 
 @nb.njit(**JIT)
 def _pour(  # type: ignore[no-untyped-def]
     i, t, volume, dur_ms, after_hours,
     params, last_c, level, last_pour_ts, keg_used_ml, keg_over_at, keg_over_ml,
-    keg_inferred_at, rate_ml_h, foam_hist, foam_head, waste_ml, ev, n_ev,
+    keg_inferred_at, rate_ml_h, pour_t, pour_ml, pour_head, foam_hist, foam_head, waste_ml,
+    ev, n_ev,
 ):  # fmt: skip
     """Keg running low (and a keg change nobody recorded), flow after hours, leak (a slow
     endless flow), foamy pours judged against the temperature at the pour's time."""
@@ -404,6 +409,10 @@ def _pour(  # type: ignore[no-untyped-def]
         rate_ml_h[i] *= np.exp(-(t - last_pour_ts[i]) / 3_600_000.0 / KEG_RATE_TAU_H)
     rate_ml_h[i] += volume / KEG_RATE_TAU_H
     last_pour_ts[i] = t
+    h = pour_head[i]
+    pour_t[i, h] = t
+    pour_ml[i, h] = volume
+    pour_head[i] = (h + 1) % POURS_KEPT
     inferred = False
     if keg_used_ml[i] >= p[P_KEG_ML]:
         if keg_over_at[i] == NO_TIME:
@@ -438,13 +447,31 @@ def _pour(  # type: ignore[no-untyped-def]
 
 
 @nb.njit(**JIT)
-def _keg(i, t, keg_ml, params, level, keg_used_ml, keg_over_at, keg_over_ml, ev, n_ev):  # type: ignore[no-untyped-def]
-    """A full keg of `keg_ml` went on at `t`: the keg check counts from zero, and clears."""
+def _keg(  # type: ignore[no-untyped-def]
+    i, t, keg_ml, params, level, keg_used_ml, keg_over_at, keg_over_ml, pour_t, pour_ml,
+    last_ts, last_pour_ts, ev, n_ev,
+):  # fmt: skip
+    """A full keg of `keg_ml` went on at `t`: the keg check counts from there (a change
+    recorded late counts the pours since, as far as the tap's recent pours reach), and
+    clears, unless those pours already emptied the new keg low: at `t`, or for a change
+    recorded late at the tap's newest reading, so that a tap's events never go back in
+    time."""
     params[i, P_KEG_ML] = keg_ml
-    keg_used_ml[i] = 0.0
+    used = 0.0
+    for m in range(POURS_KEPT):
+        if pour_t[i, m] >= t:
+            used += pour_ml[i, m]
+    keg_used_ml[i] = used
     keg_over_at[i] = NO_TIME
     keg_over_ml[i] = 0.0
-    if level[i, KEG_LOW] != OK:
-        level[i, KEG_LOW] = OK
-        n_ev = _emit(ev, n_ev, i, t, KEG_LOW, OK, -1.0, keg_ml)
+    left = keg_ml - used
+    new = OK
+    if left <= 0.0:
+        new = CRITICAL
+    elif left < params[i, P_KEG_LOW_SHARE] * keg_ml:
+        new = WARNING
+    if new != level[i, KEG_LOW]:
+        level[i, KEG_LOW] = new
+        at = max(t, last_ts[i], last_pour_ts[i])
+        n_ev = _emit(ev, n_ev, i, at, KEG_LOW, new, -1.0, left)
     return n_ev

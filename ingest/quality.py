@@ -112,6 +112,9 @@ _TAP_STATE: dict[str, tuple[type, tuple[int, ...], float | int]] = {
     "keg_over_ml": (np.float64, (), 0.0),
     "keg_inferred_at": (np.int64, (), K.NO_TIME),
     "rate_ml_h": (np.float64, (), 0.0),
+    "pour_t": (np.int64, (K.POURS_KEPT,), K.NO_TIME),
+    "pour_ml": (np.float64, (K.POURS_KEPT,), 0.0),
+    "pour_head": (np.int32, (), 0),
     "foam_hist": (np.int8, (K.FOAMY_OF_LAST,), 0),
     "foam_head": (np.int32, (), 0),
     "waste_ml": (np.float64, (), 0.0),
@@ -247,7 +250,8 @@ class QualityCore:
 
         Pours before `at_ms` belong to the old keg. A change ahead of the tap's readings (the
         bartender records it before ingest has caught up) waits for them; one behind its
-        pours (recorded late) applies now, counting from zero."""
+        pours (recorded late) applies now, counting the pours since to the new keg (as far
+        back as the tap's latest `POURS_KEPT` reach)."""
         i = self.tap_index(venue, tap)
         newest = max(int(self.state["last_ts"][i]), int(self.state["last_pour_ts"][i]))
         at = newest if at_ms is None else at_ms
@@ -317,7 +321,8 @@ class QualityCore:
                        ) -> tuple[np.ndarray, ...]:  # fmt: skip
         """The batch with the waiting keg changes its readings reach, as rows of their own."""
         rows: list[tuple[int, int, float]] = []
-        for i in [i for i in self._pending_kegs if i in set(tap.tolist())]:
+        in_batch = set(tap.tolist())
+        for i in [i for i in self._pending_kegs if i in in_batch]:
             newest = int(ts[tap == i].max())
             due = [(at, ml) for at, ml in self._pending_kegs[i] if at <= newest]
             rows += [(i, at, ml) for at, ml in due]
@@ -358,7 +363,7 @@ class QualityCore:
             s["plausible_run"], s["same_since"], s["same_count"], s["cleaned_at"], s["good_ts"],
             s["warming"], s["trend_since"], s["trend_cross"], s["last_pour_ts"],
             s["keg_used_ml"], s["keg_over_at"], s["keg_over_ml"], s["keg_inferred_at"],
-            s["rate_ml_h"],
+            s["rate_ml_h"], s["pour_t"], s["pour_ml"], s["pour_head"],
             s["foam_hist"], s["foam_head"], s["waste_ml"],
             s["venue_taps"], s["venue_warming"], s["venue_level"], s["venue_clear_since"],
             s["venue_newest"],

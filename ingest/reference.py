@@ -53,6 +53,9 @@ class ReferenceQuality:
         self.clear_since: dict[tuple[int, int], int] = {}
         self.venue_clear_since: dict[int, int] = {}
         self.trend: dict[int, tuple[int, float]] = {}
+        self.recent_pours: dict[int, deque[tuple[int, float]]] = {
+            i: deque(maxlen=K.POURS_KEPT) for i in range(n)
+        }
         self.keg_ml = {i: float(params[i][K.P_KEG_ML]) for i in range(n)}
         self.keg_over: dict[int, tuple[int, float]] = {}  # tap -> (first pour past empty, mL)
         self.inferred: list[tuple[int, int]] = []  # (tap, at ms) of inferred keg changes
@@ -246,11 +249,20 @@ class ReferenceQuality:
 
     def _keg(self, i: int, t: int, keg_ml: float, events: list[Event]) -> None:
         self.keg_ml[i] = keg_ml
-        self.keg_used[i] = 0.0
+        # Recorded late: the pours since count to the new keg (as far as the latest reach).
+        self.keg_used[i] = sum(ml for at, ml in self.recent_pours[i] if at >= t)
         self.keg_over.pop(i, None)
-        if self.level[i, K.KEG_LOW]:
-            self.level[i, K.KEG_LOW] = K.OK
-            events.append((i, t, K.KEG_LOW, K.OK, -1.0, keg_ml))
+        left = keg_ml - self.keg_used[i]
+        if left <= 0.0:
+            new = K.CRITICAL
+        elif left < self.params[i][K.P_KEG_LOW_SHARE] * keg_ml:
+            new = K.WARNING
+        else:
+            new = K.OK
+        if new != self.level[i, K.KEG_LOW]:
+            self.level[i, K.KEG_LOW] = new
+            at = max(t, self.last_ts.get(i, K.NO_TIME), self.last_pour_ts.get(i, K.NO_TIME))
+            events.append((i, at, K.KEG_LOW, new, -1.0, left))
 
     def _pour(
         self, i: int, t: int, ml: float, dur_ms: int, after_hours: bool, events: list[Event]
@@ -292,6 +304,7 @@ class ReferenceQuality:
             )
         self.rate_ml_h[i] += ml / K.KEG_RATE_TAU_H
         self.last_pour_ts[i] = t
+        self.recent_pours[i].append((t, ml))
         keg = self.keg_ml[i]
         inferred = False
         if self.keg_used[i] >= keg:  # past an empty keg

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import re
 import secrets
 import threading
 import time
@@ -17,11 +18,14 @@ import msgspec
 
 from registry.db import open_registry
 from simulators import scenario as sc
+from simulators import scorecard
 from simulators.fleet import AgentTuning, Fleet, simple_scenario
 from simulators.provision import Credentials, provision
 from simulators.staff import Staff
 from simulators.target import Target
+from simulators.world import ms
 from timeseries import lineproto
+from timeseries.events import Check, Level, QualityEvent
 from timeseries.influx import InfluxError, InfluxQL
 
 _LOGGER = logging.getLogger(__name__)
@@ -34,18 +38,23 @@ REAL_TIME_TUNING = AgentTuning(catchup_messages_per_s=50)
 
 
 def simulate(
-    target: Target, scenario: sc.Scenario, mode: Mode, truth: Path | None, stop: threading.Event
-) -> int:
-    """Run a scenario against the configured broker; 0 when every reading was acknowledged."""
+    target: Target, scenario: sc.Scenario, mode: Mode, truth: Path | None, stop: threading.Event,
+    *, score: bool = False,
+) -> int:  # fmt: skip
+    """Run a scenario against the configured broker; 0 when every reading was acknowledged.
+    With `score`, wait for the stack to store every reading, then print the scorecard of the
+    quality events it raised against what happened (`simulators.scorecard`)."""
     if mode == "real-time":
         scenario = sc.shifted(scenario, datetime.now(UTC))
     tuning = REAL_TIME_TUNING if mode == "real-time" else AgentTuning()
+    # Fast-forward waits for ingest to look at the registry once more after each keg change.
+    staff_pause_s = 0.0 if mode == "real-time" else target.registry_refresh_s + 1.0
     engine = open_registry(target.registry_url)
     try:
         credentials = provision(engine, scenario, target.broker_auth_dir)
         fleet = Fleet(
             scenario, target.mqtt, target.spool_dir / scenario.name, tuning,
-            credentials=credentials, staff=Staff(engine),
+            credentials=credentials, staff=Staff(engine, pause_s=staff_pause_s),
         )  # fmt: skip
     except ValueError as exc:
         engine.dispose()
@@ -81,7 +90,80 @@ def simulate(
         len(fleet.truth.pours),
         len(fleet.truth.events),
     )
+    if score:
+        return print_scorecard(target, scenario, fleet)
     return 0
+
+
+def print_scorecard(target: Target, scenario: sc.Scenario, fleet: Fleet) -> int:
+    """Once InfluxDB holds every reading sent, the scorecard of the quality events; 1 if the
+    stack did not store them all within `SCORE_WAIT_S`."""
+    venues = [venue.id for venue, _ in fleet.venues]
+    start = ms(scenario.start)
+    end = start + sc.seconds(scenario.duration) * 1000
+    influx = InfluxQL(target.influx)
+    try:
+        deadline = time.monotonic() + SCORE_WAIT_S
+        stored = 0
+        while (stored := _stored_of(influx, venues)) < fleet.truth.total:
+            if time.monotonic() > deadline:
+                _LOGGER.error("the stack stored %d of %d readings in %d s; no scorecard",
+                              stored, fleet.truth.total, SCORE_WAIT_S)  # fmt: skip
+                return 1
+            time.sleep(1)
+        time.sleep(SCORE_SETTLE_S)  # events of the last batch, and of late keg changes
+        events = quality_events(influx, venues, start, end + AFTER_END_MS)
+    finally:
+        influx.close()
+    card = scorecard.score(
+        fleet.truth.events, events, venues=len(venues), start_ms=start, end_ms=end,
+        keg_l=scorecard.keg_sizes(scenario),
+    )  # fmt: skip
+    print(f"scorecard of {scenario.name!r}: {stored:,} readings, {len(events):,} quality "
+          f"events\n{card}")  # fmt: skip
+    return 0
+
+
+SCORE_WAIT_S = 600
+SCORE_SETTLE_S = 3
+AFTER_END_MS = 86_400_000  # events a day past the scenario's end still belong to it
+
+
+def _venue_filter(venues: list[str]) -> str:
+    return "|".join(re.escape(v) for v in venues)
+
+
+def _stored_of(influx: InfluxQL, venues: list[str]) -> int:
+    where = f'WHERE "venue" =~ /^({_venue_filter(venues)})$/'
+    total = 0
+    for measurement, field in ((lineproto.TEMPERATURE, "c"), (lineproto.POUR, "ml")):
+        series = influx.query(f'SELECT count("{field}") FROM "{measurement}" {where}')
+        total += int(series[0]["values"][0][1]) if series else 0
+    return total
+
+
+def quality_events(
+    influx: InfluxQL, venues: list[str], start_ms: int, end_ms: int
+) -> list[QualityEvent]:
+    """The quality events InfluxDB holds for these venues between the two times."""
+    series = influx.query(
+        f'SELECT "level", "value", "detail" FROM "{lineproto.QUALITY}" '
+        f'WHERE "venue" =~ /^({_venue_filter(venues)})$/ AND time >= {start_ms}ms '
+        f'AND time < {end_ms}ms GROUP BY "venue", "tap", "check"'
+    )
+    return [
+        QualityEvent(
+            s["tags"]["venue"],
+            s["tags"].get("tap") or None,
+            Check(s["tags"]["check"]),
+            Level(level),
+            int(ts),
+            float(value),
+            float(detail),
+        )
+        for s in series
+        for ts, level, value, detail in s["values"]
+    ]
 
 
 def register(target: Target, scenario: sc.Scenario) -> Credentials:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sqlalchemy import Engine
 
@@ -19,10 +20,16 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class Staff:
-    """Records each keg change it is told of; callable from the fleet's threads."""
+    """Records each keg change it is told of; callable from the fleet's threads.
 
-    def __init__(self, engine: Engine) -> None:
+    `pause_s`: how long to hold the simulation after recording, so that ingest has read the
+    change before the readings that follow it arrive. In fast-forward an hour of bar time
+    passes in a second of ours, while ingest looks at the registry every `registry.refresh_s`:
+    without the pause a change recorded on time would reach it an hour of readings late."""
+
+    def __init__(self, engine: Engine, pause_s: float = 0.0) -> None:
         self._engine = engine
+        self._pause_s = pause_s
         self._lock = threading.Lock()
         self.recorded = 0
 
@@ -36,3 +43,5 @@ class Staff:
                 return
             changes.change_keg(db, venue, tap, keg)
             self.recorded += 1
+        if self._pause_s:
+            time.sleep(self._pause_s)

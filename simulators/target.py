@@ -20,3 +20,4 @@ class Target:
     registry_url: str
     broker_auth_dir: Path | None
     spool_dir: Path
+    registry_refresh_s: float = 1.0  # how often ingest looks at the registry

@@ -131,7 +131,8 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
     if args.seed is not None:
         scenario = msgspec.structs.replace(scenario, seed=args.seed)
     mode: Mode = args.mode or ("fast-forward" if args.scenario else "real-time")
-    return simulate(settings.for_simulators(), scenario, mode, args.truth, _stop_on_signals())
+    return simulate(settings.for_simulators(), scenario, mode, args.truth, _stop_on_signals(),
+                    score=args.score)  # fmt: skip
 
 
 def cmd_load(settings: Settings, args: argparse.Namespace) -> int:
@@ -233,6 +234,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="write ground truth: readings.jsonl (sent) and events.jsonl (happened)",
     )
     sim.add_argument("--seed", type=int, help="override the scenario's seed")
+    sim.add_argument(
+        "--score",
+        action="store_true",
+        help="then wait for the stack to store every reading and print the scorecard: per "
+        "check, faults injected, detected, missed, detection delay, false alarms per "
+        "venue-week and flaps (play each scenario on a fresh `tapsense up`)",
+    )
     sim.add_argument(
         "--venues",
         type=positive_int,

@@ -78,6 +78,7 @@ class Settings(BaseSettings):
         return Target(
             mqtt=self.mqtt, influx=self.influx, registry_url=self.registry_url,
             broker_auth_dir=self.broker_auth_dir, spool_dir=self.home / "spool",
+            registry_refresh_s=self.registry.refresh_s,
         )  # fmt: skip
 
     def for_api(self) -> ApiSetup:

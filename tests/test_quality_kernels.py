@@ -419,3 +419,18 @@ def test_a_keg_change_nobody_recorded_is_inferred_from_pours_past_empty() -> Non
     ref = reference()
     ref.pours((t, T0 + ts, ml, d, False) for t, ts, ml, d in pours)
     assert ref.inferred == [(0, T0 + 295_000)]
+
+
+def test_a_keg_change_recorded_late_counts_the_pours_since_to_the_new_keg() -> None:
+    quality = core()  # 2 L kegs
+    # The 2 L keg is empty at 4:00; a new one went on at 4:30, then 300 mL were poured.
+    pours = [(0, 60_000 * k, 500.0, 5000) for k in range(1, 5)] + [(0, 300_000, 300.0, 3000)]
+    run_pours(quality, pours)
+    events = quality.keg_changed("v1", "a", 2.0, at_ms=T0 + 270_000)  # recorded at 5:30
+    # Cleared as of the tap's newest reading (its events never go back in time).
+    assert [(e.check, e.level, e.ts - T0) for e in events] == [(Check.KEG_LOW, Level.OK, 300_000)]
+    assert quality.state["keg_used_ml"][0] == 300.0  # the pour since counts to the new keg
+    ref = reference()
+    ref.pours((t, T0 + ts, ml, d, False) for t, ts, ml, d in pours)
+    ref.readings([(K.KEG, 0, T0 + 270_000, 2000.0, 0, False)])
+    assert ref.keg_used[0] == 300.0
