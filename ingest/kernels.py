@@ -30,7 +30,8 @@ from typing import Any
 import numba as nb
 import numpy as np
 
-# Compilation flags live here, once (practice from STUMPY's config.py).
+# Compilation flags live here, once (practice from STUMPY's config.py). The per-row helpers are
+# inlined into `check_readings`: called, each would pass its three dozen arrays on every row.
 JIT: dict[str, Any] = {"cache": True, "nogil": True}
 
 NO_TIME = -1  # no reading yet; every real timestamp is after 2020
@@ -90,6 +91,15 @@ V_MIN_TAPS = 2
 N_VENUE_PARAMS = 3
 
 
+KEG_RATE_TAU_H = 1.0  # the pour rate forecasting a keg's end looks back about an hour
+FOAM_WASTE_SHARE = 0.25  # of a foamy pour, this much goes down the drain
+# A forecast of the keg's end warns only once less than this share is left: a busy hour on a
+# full keg is no news.
+KEG_FORECAST_SHARE = 0.3
+# Each tap's latest pours, so that a keg change recorded after them counts them to the new keg.
+POURS_KEPT = 32
+
+
 @nb.njit(**JIT)
 def _emit(ev, n, tap, ts, check, level, value, value2):  # type: ignore[no-untyped-def]
     """Write event `n` into the event arrays `ev` (tap, ts, check, level, value, value2)."""
@@ -103,12 +113,19 @@ def _emit(ev, n, tap, ts, check, level, value, value2):  # type: ignore[no-untyp
 
 
 @nb.njit(**JIT)
-def _clear_held(since, t, hold):  # type: ignore[no-untyped-def]
-    """The condition is clear at `t`; `since[0]` when it became so. Whether it has been long
-    enough to clear the check."""
-    if since[0] == NO_TIME:
-        since[0] = t
-    return t - since[0] >= hold
+def _clear_held_tap(clear_since, i, check, t, hold):  # type: ignore[no-untyped-def]
+    """Tap i's `check` condition is clear at `t`: whether it has been long enough (`hold`)."""
+    if clear_since[i, check] == NO_TIME:
+        clear_since[i, check] = t
+    return t - clear_since[i, check] >= hold
+
+
+@nb.njit(**JIT)
+def _clear_held_venue(clear_since, v, t, hold):  # type: ignore[no-untyped-def]
+    """Venue v's cooler condition is clear at `t`: whether it has been long enough."""
+    if clear_since[v] == NO_TIME:
+        clear_since[v] = t
+    return t - clear_since[v] >= hold
 
 
 @nb.njit(**JIT)
@@ -124,354 +141,308 @@ def check_readings(  # type: ignore[no-untyped-def]
 ):  # fmt: skip
     """Every check over a batch in time order. Row k is a `kind[k]`: a temperature
     (`value` °C), a pour (`value` mL over `dur_ms`, `closed`: the venue was closed) or a keg
-    change (`value` mL: a full keg of this size went on at `ts`)."""
+    change (`value` mL: a full keg of this size went on at `ts`). One loop, no calls per row:
+    a call would pass its three dozen arrays (and their reference counts) on every row."""
     n_ev = 0
     for k in range(tap.shape[0]):
         i = tap[k]
+        t = ts[k]
         if kind[k] == TEMPERATURE:
-            n_ev = _temperature(
-                i, ts[k], value[k],
-                tap_venue, params, venue_params, tap_next, venue_head,
-                last_ts, last_c, above_since, level, clear_since, ring_t, ring_c, ring_len,
-                ring_head, plausible_run, same_since, same_count, cleaned_at, good_ts, warming,
-                trend_since, trend_cross, last_pour_ts, venue_taps, venue_warming, venue_level,
-                venue_clear_since, venue_newest, ev, n_ev,
-            )  # fmt: skip
+            c = value[k]
+            # --- warm beer, warming trend, cooler failure, stuck, dead and implausible
+            # probes, an overdue cleaning, and the end of a leak
+            if t <= last_ts[i]:
+                continue
+            p = params[i]
+            v = tap_venue[i]
+            hold = p[P_CLEAR_HOLD_MS]
+            if level[i, DEAD_SENSOR] != OK:
+                level[i, DEAD_SENSOR] = OK
+                n_ev = _emit(ev, n_ev, i, t, DEAD_SENSOR, OK, c, float(last_ts[i]))
+            last_ts[i] = t
+
+            # 9. line cleaning overdue (a tap first seen counts as cleaned then)
+            if cleaned_at[i] == NO_TIME:
+                cleaned_at[i] = t
+            if level[i, LINE_CLEANING] == OK and t - cleaned_at[i] >= p[P_CLEAN_MS]:
+                level[i, LINE_CLEANING] = WARNING
+                days = (t - cleaned_at[i]) / 86_400_000.0
+                n_ev = _emit(ev, n_ev, i, t, LINE_CLEANING, WARNING, days, float(cleaned_at[i]))
+
+            # 7b. a leak is over when its flow stopped being reported while the probe reports
+            if (level[i, LEAK] != OK and last_pour_ts[i] != NO_TIME
+                    and t - last_pour_ts[i] >= p[P_LEAK_CLEAR_MS]):  # fmt: skip
+                level[i, LEAK] = OK
+                n_ev = _emit(ev, n_ev, i, t, LEAK, OK, 0.0, float(t - last_pour_ts[i]))
+
+            if t > venue_newest[v]:
+                venue_newest[v] = t
+                j = venue_head[v]
+                while j >= 0:
+                    if (j != i and level[j, DEAD_SENSOR] == OK and last_ts[j] != NO_TIME
+                            and t - last_ts[j] >= params[j, P_DEAD_MS]):  # fmt: skip
+                        level[j, DEAD_SENSOR] = WARNING
+                        n_ev = _emit(ev, n_ev,
+                                     j, t, DEAD_SENSOR, WARNING, float(t - last_ts[j]),
+                                     float(last_ts[j]))  # fmt: skip
+                    j = tap_next[j]
+
+            # 5. implausible: out of range, or faster than a line can change since the last
+            # good one, unless it is a drop toward the cold beer (a pour flushing a warm line)
+            jump = False
+            if good_ts[i] != NO_TIME:
+                too_fast = abs(c - last_c[i]) > p[P_MAX_RATE] * (t - good_ts[i]) / 1000.0
+                flushed = last_c[i] > c >= p[P_COLD_C]
+                jump = too_fast and not flushed
+            if not (p[P_PLAUS_MIN] <= c <= p[P_PLAUS_MAX]) or jump:  # NaN fails this too
+                plausible_run[i] = 0
+                clear_since[i, IMPLAUSIBLE] = NO_TIME
+                if level[i, IMPLAUSIBLE] == OK:
+                    level[i, IMPLAUSIBLE] = WARNING
+                    n_ev = _emit(ev, n_ev, i, t, IMPLAUSIBLE, WARNING, c, last_c[i])
+                continue
+            plausible_run[i] += 1
+            clearing = level[i, IMPLAUSIBLE] != OK and plausible_run[i] >= PLAUSIBLE_TO_CLEAR
+            if clearing and _clear_held_tap(
+                clear_since, i, IMPLAUSIBLE, t, hold * IMPLAUSIBLE_HOLD_FACTOR
+            ):
+                level[i, IMPLAUSIBLE] = OK
+                clear_since[i, IMPLAUSIBLE] = NO_TIME
+                n_ev = _emit(ev, n_ev, i, t, IMPLAUSIBLE, OK, c, 0.0)
+            if good_ts[i] != NO_TIME and c == last_c[i]:
+                same_count[i] += 1
+            else:
+                same_since[i] = t
+                same_count[i] = 1
+            last_c[i] = c
+            good_ts[i] = t
+
+            # 1. warm beer, with a grace period, hysteresis and a hold before it clears
+            if level[i, WARM_BEER] == OK:
+                if c > p[P_MAX_C]:
+                    if above_since[i] == NO_TIME:
+                        above_since[i] = t
+                    if t - above_since[i] >= p[P_GRACE_MS]:
+                        level[i, WARM_BEER] = WARNING
+                        n_ev = _emit(ev, n_ev, i, t, WARM_BEER, WARNING, c, float(above_since[i]))
+                else:
+                    above_since[i] = NO_TIME
+            elif c <= p[P_CLEAR_C]:
+                if _clear_held_tap(clear_since, i, WARM_BEER, t, hold):
+                    level[i, WARM_BEER] = OK
+                    above_since[i] = NO_TIME
+                    clear_since[i, WARM_BEER] = NO_TIME
+                    n_ev = _emit(ev, n_ev, i, t, WARM_BEER, OK, c, 0.0)
+            else:
+                clear_since[i, WARM_BEER] = NO_TIME
+                if level[i, WARM_BEER] == WARNING and c > p[P_MAX_C] + WARM_CRITICAL_C:
+                    level[i, WARM_BEER] = CRITICAL
+                    n_ev = _emit(ev, n_ev, i, t, WARM_BEER, CRITICAL, c, float(above_since[i]))
+
+            # 4. stuck probe: the very same value, reading after reading, for long
+            stuck = same_count[i] >= STUCK_MIN_SAMPLES and t - same_since[i] >= p[P_STUCK_MS]
+            if level[i, STUCK_SENSOR] == OK:
+                if stuck:
+                    level[i, STUCK_SENSOR] = WARNING
+                    n_ev = _emit(ev, n_ev, i, t, STUCK_SENSOR, WARNING, c, float(same_since[i]))
+            elif same_count[i] < STUCK_MIN_SAMPLES:
+                if _clear_held_tap(clear_since, i, STUCK_SENSOR, t, hold):
+                    level[i, STUCK_SENSOR] = OK
+                    clear_since[i, STUCK_SENSOR] = NO_TIME
+                    n_ev = _emit(ev, n_ev, i, t, STUCK_SENSOR, OK, c, 0.0)
+            else:
+                clear_since[i, STUCK_SENSOR] = NO_TIME
+
+            # The trend window keeps one reading per `P_TREND_STEP_MS`, so that it spans the same
+            # stretch of time however often a probe is read; the window checks run when it moves.
+            if ring_len[i] > 0 and t - ring_t[i, (ring_head[i] - 1) % WINDOW] < p[P_TREND_STEP_MS]:
+                continue
+            h = ring_head[i]
+            ring_t[i, h] = t
+            ring_c[i, h] = c
+            ring_head[i] = (h + 1) % WINDOW
+            if ring_len[i] < WINDOW:
+                ring_len[i] += 1
+
+            # Window statistics, oldest first, x in seconds before the newest reading.
+            n = ring_len[i]
+            start = (ring_head[i] - n) % WINDOW
+            sx = 0.0
+            sy = 0.0
+            for m in range(n):
+                q = (start + m) % WINDOW
+                sx += (ring_t[i, q] - t) / 1000.0
+                sy += ring_c[i, q]
+            mx = sx / n
+            my = sy / n
+            sxx = 0.0
+            sxy = 0.0
+            for m in range(n):
+                q = (start + m) % WINDOW
+                dx = (ring_t[i, q] - t) / 1000.0 - mx
+                sxx += dx * dx
+                sxy += dx * (ring_c[i, q] - my)
+            slope_h = 0.0
+            if n >= WINDOW // 2 and sxx > 0.0:
+                slope_h = sxy / sxx * 3600.0
+            fitted = my - (sxy / sxx if sxx > 0.0 else 0.0) * mx
+
+            # 2. warming trend: say when the fitted line will cross the warm limit, once the
+            # forecast has held for `P_TREND_CONFIRM_MS` without receding. A line settling
+            # towards where it idles (after a pour it refills with cold beer and warms back up)
+            # slows down, so its forecast keeps moving later: no trend. Nor while the window
+            # holds a pour.
+            poured = last_pour_ts[i] != NO_TIME and last_pour_ts[i] >= ring_t[i, start]
+            if level[i, WARMING_TREND] == OK:
+                to_cross_ms = np.inf
+                if slope_h >= p[P_MIN_SLOPE] and fitted < p[P_MAX_C] and not poured:
+                    to_cross_ms = (p[P_MAX_C] - fitted) / slope_h * 3_600_000.0
+                if to_cross_ms > p[P_HORIZON_MS]:
+                    trend_since[i] = NO_TIME
+                elif (
+                    trend_since[i] == NO_TIME or t + to_cross_ms > trend_cross[i] + TREND_RECEDE_MS
+                ):
+                    trend_since[i] = t  # a first forecast, or one that moved later: start again
+                    trend_cross[i] = t + to_cross_ms
+                elif t - trend_since[i] >= p[P_TREND_CONFIRM_MS]:
+                    level[i, WARMING_TREND] = WARNING
+                    trend_since[i] = NO_TIME
+                    n_ev = _emit(ev, n_ev, i, t, WARMING_TREND, WARNING, t + to_cross_ms, slope_h)
+            elif slope_h < p[P_MIN_SLOPE] / 2.0:
+                if _clear_held_tap(clear_since, i, WARMING_TREND, t, hold):
+                    level[i, WARMING_TREND] = OK
+                    clear_since[i, WARMING_TREND] = NO_TIME
+                    n_ev = _emit(ev, n_ev, i, t, WARMING_TREND, OK, c, slope_h)
+            else:
+                clear_since[i, WARMING_TREND] = NO_TIME
+
+            # 3. cooler failure: most of a venue's taps warm, or warming towards their
+            # limit, together
+            now_warming = level[i, WARM_BEER] != OK or level[i, WARMING_TREND] != OK
+            if now_warming != warming[i]:
+                warming[i] = now_warming
+                venue_warming[v] += 1 if now_warming else -1
+            vp = venue_params[v]
+            share = venue_warming[v] / venue_taps[v]
+            if venue_level[v] == OK:
+                if venue_warming[v] >= vp[V_MIN_TAPS] and share >= vp[V_SHARE_ON]:
+                    venue_level[v] = WARNING
+                    n_ev = _emit(
+                        ev, n_ev, i, t, COOLER_FAILURE, WARNING, share, float(venue_warming[v])
+                    )
+            elif share < vp[V_SHARE_OFF]:
+                if _clear_held_venue(venue_clear_since, v, t, hold):
+                    venue_level[v] = OK
+                    venue_clear_since[v] = NO_TIME
+                    n_ev = _emit(ev, n_ev, i, t, COOLER_FAILURE, OK, share, float(venue_warming[v]))
+            else:
+                venue_clear_since[v] = NO_TIME
         elif kind[k] == POUR:
-            n_ev = _pour(
-                i, ts[k], value[k], dur_ms[k], closed[k],
-                params, last_c, level, last_pour_ts, keg_used_ml, keg_over_at, keg_over_ml,
-                keg_inferred_at, rate_ml_h, pour_t, pour_ml, pour_head, foam_hist, foam_head,
-                waste_ml, ev, n_ev,
-            )  # fmt: skip
+            volume = value[k]
+            dur = dur_ms[k]
+            closed_k = closed[k]
+            # --- keg running low (and a keg change nobody recorded), flow after hours, leak
+            # (a slow endless flow), foamy pours judged at the temperature of their time
+            if t <= last_pour_ts[i]:
+                continue
+            p = params[i]
+            flow = volume / max(dur, 1) * 1000.0
+
+            # 7. flow while the venue is closed, and a slow flow that goes on and on (a leak)
+            if closed_k and level[i, AFTER_HOURS] == OK:
+                level[i, AFTER_HOURS] = WARNING
+                n_ev = _emit(ev, n_ev, i, t, AFTER_HOURS, WARNING, volume, float(dur))
+            elif not closed_k and level[i, AFTER_HOURS] != OK:
+                level[i, AFTER_HOURS] = OK
+                n_ev = _emit(ev, n_ev, i, t, AFTER_HOURS, OK, volume, float(dur))
+            slow = flow < p[P_LEAK_ML_PER_S] and dur >= p[P_LEAK_MIN_MS]
+            if slow and level[i, LEAK] == OK:
+                level[i, LEAK] = WARNING
+                n_ev = _emit(ev, n_ev, i, t, LEAK, WARNING, flow, float(dur))
+            elif not slow and level[i, LEAK] != OK and flow >= p[P_LEAK_ML_PER_S]:
+                level[i, LEAK] = OK
+                n_ev = _emit(ev, n_ev, i, t, LEAK, OK, flow, float(dur))
+
+            # 8. foamy pours: too warm or too fast; most of the last five foamy is a problem
+            foamy = last_c[i] > p[P_FOAM_C] or flow > p[P_FOAM_ML_PER_S]
+            if foamy:
+                waste_ml[i] += volume * FOAM_WASTE_SHARE
+            foam_hist[i, foam_head[i]] = 1 if foamy else 0
+            foam_head[i] = (foam_head[i] + 1) % FOAMY_OF_LAST
+            count = 0
+            for m in range(FOAMY_OF_LAST):
+                count += foam_hist[i, m]
+            if count >= 3 and level[i, FOAMY] == OK:
+                level[i, FOAMY] = WARNING
+                n_ev = _emit(ev, n_ev, i, t, FOAMY, WARNING, float(count), waste_ml[i])
+            elif count == 0 and level[i, FOAMY] != OK:
+                level[i, FOAMY] = OK
+                n_ev = _emit(ev, n_ev, i, t, FOAMY, OK, 0.0, waste_ml[i])
+
+            # 6. keg running low: what is left, and when the recent pour rate empties it.
+            # Pours past an empty keg adding up to a share of a keg mean a new one went on
+            # that nobody recorded: it counts from the first of them.
+            if last_pour_ts[i] != NO_TIME:
+                rate_ml_h[i] *= np.exp(-(t - last_pour_ts[i]) / 3_600_000.0 / KEG_RATE_TAU_H)
+            rate_ml_h[i] += volume / KEG_RATE_TAU_H
+            last_pour_ts[i] = t
+            h = pour_head[i]
+            pour_t[i, h] = t
+            pour_ml[i, h] = volume
+            pour_head[i] = (h + 1) % POURS_KEPT
+            inferred = False
+            if keg_used_ml[i] >= p[P_KEG_ML]:
+                if keg_over_at[i] == NO_TIME:
+                    keg_over_at[i] = t - dur
+                keg_over_ml[i] += volume
+                if keg_over_ml[i] >= p[P_KEG_INFER_SHARE] * p[P_KEG_ML]:
+                    keg_inferred_at[i] = keg_over_at[i]
+                    inferred = True
+                    keg_used_ml[i] = keg_over_ml[i]
+                    keg_over_at[i] = NO_TIME
+                    keg_over_ml[i] = 0.0
+                else:
+                    keg_used_ml[i] += volume
+            else:
+                keg_used_ml[i] += volume
+            left = p[P_KEG_ML] - keg_used_ml[i]
+            empty_at = t + left / rate_ml_h[i] * 3_600_000.0 if rate_ml_h[i] > 0 else -1.0
+            # A keg only empties: once low it stays low until the next keg (recorded or inferred).
+            new = OK
+            if left <= 0.0:
+                new = CRITICAL
+            elif left < p[P_KEG_LOW_SHARE] * p[P_KEG_ML] or (
+                left < KEG_FORECAST_SHARE * p[P_KEG_ML]
+                and empty_at >= 0
+                and empty_at - t <= p[P_KEG_HORIZON_MS]
+            ):
+                new = WARNING
+            if new > level[i, KEG_LOW] or (inferred and new != level[i, KEG_LOW]):
+                level[i, KEG_LOW] = new
+                n_ev = _emit(ev, n_ev, i, t, KEG_LOW, new, empty_at, left)
         else:
-            n_ev = _keg(i, ts[k], value[k], params, level, keg_used_ml, keg_over_at,
-                        keg_over_ml, pour_t, pour_ml, last_ts, last_pour_ts, ev,
-                        n_ev)  # fmt: skip
-    return n_ev
-
-
-@nb.njit(**JIT)
-def _temperature(  # type: ignore[no-untyped-def]
-    i, t, c,
-    tap_venue, params, venue_params, tap_next, venue_head,
-    last_ts, last_c, above_since, level, clear_since, ring_t, ring_c, ring_len, ring_head,
-    plausible_run, same_since, same_count, cleaned_at, good_ts, warming, trend_since, trend_cross,
-    last_pour_ts, venue_taps, venue_warming, venue_level, venue_clear_since, venue_newest,
-    ev, n_ev,
-):  # fmt: skip
-    """Warm beer, warming trend, cooler failure, stuck, dead and implausible probes, an
-    overdue cleaning, and the end of a leak."""
-    if t <= last_ts[i]:
-        return n_ev
-    p = params[i]
-    v = tap_venue[i]
-    hold = p[P_CLEAR_HOLD_MS]
-    if level[i, DEAD_SENSOR] != OK:
-        level[i, DEAD_SENSOR] = OK
-        n_ev = _emit(ev, n_ev, i, t, DEAD_SENSOR, OK, c, float(last_ts[i]))
-    last_ts[i] = t
-
-    # 9. line cleaning overdue (a tap first seen counts as cleaned then)
-    if cleaned_at[i] == NO_TIME:
-        cleaned_at[i] = t
-    if level[i, LINE_CLEANING] == OK and t - cleaned_at[i] >= p[P_CLEAN_MS]:
-        level[i, LINE_CLEANING] = WARNING
-        days = (t - cleaned_at[i]) / 86_400_000.0
-        n_ev = _emit(ev, n_ev, i, t, LINE_CLEANING, WARNING, days, float(cleaned_at[i]))
-
-    # 7b. a leak is over when its flow stopped being reported while the probe still reports
-    if (level[i, LEAK] != OK and last_pour_ts[i] != NO_TIME
-            and t - last_pour_ts[i] >= p[P_LEAK_CLEAR_MS]):  # fmt: skip
-        level[i, LEAK] = OK
-        n_ev = _emit(ev, n_ev, i, t, LEAK, OK, 0.0, float(t - last_pour_ts[i]))
-
-    if t > venue_newest[v]:
-        venue_newest[v] = t
-        j = venue_head[v]
-        while j >= 0:
-            if (j != i and level[j, DEAD_SENSOR] == OK and last_ts[j] != NO_TIME
-                    and t - last_ts[j] >= params[j, P_DEAD_MS]):  # fmt: skip
-                level[j, DEAD_SENSOR] = WARNING
-                n_ev = _emit(ev, n_ev,
-                             j, t, DEAD_SENSOR, WARNING, float(t - last_ts[j]),
-                             float(last_ts[j]))  # fmt: skip
-            j = tap_next[j]
-
-    # 5. implausible: out of range, or faster than a line can change since the last good one,
-    # unless it is a drop toward the cold beer (a pour flushing a warm line)
-    jump = False
-    if good_ts[i] != NO_TIME:
-        too_fast = abs(c - last_c[i]) > p[P_MAX_RATE] * (t - good_ts[i]) / 1000.0
-        flushed = last_c[i] > c >= p[P_COLD_C]
-        jump = too_fast and not flushed
-    if not (p[P_PLAUS_MIN] <= c <= p[P_PLAUS_MAX]) or jump:  # NaN fails this too
-        plausible_run[i] = 0
-        clear_since[i, IMPLAUSIBLE] = NO_TIME
-        if level[i, IMPLAUSIBLE] == OK:
-            level[i, IMPLAUSIBLE] = WARNING
-            n_ev = _emit(ev, n_ev, i, t, IMPLAUSIBLE, WARNING, c, last_c[i])
-        return n_ev
-    plausible_run[i] += 1
-    held = clear_since[i, IMPLAUSIBLE : IMPLAUSIBLE + 1]
-    clearing = level[i, IMPLAUSIBLE] != OK and plausible_run[i] >= PLAUSIBLE_TO_CLEAR
-    if clearing and _clear_held(held, t, hold * IMPLAUSIBLE_HOLD_FACTOR):
-        level[i, IMPLAUSIBLE] = OK
-        held[0] = NO_TIME
-        n_ev = _emit(ev, n_ev, i, t, IMPLAUSIBLE, OK, c, 0.0)
-    if good_ts[i] != NO_TIME and c == last_c[i]:
-        same_count[i] += 1
-    else:
-        same_since[i] = t
-        same_count[i] = 1
-    last_c[i] = c
-    good_ts[i] = t
-
-    # 1. warm beer, with a grace period, hysteresis and a hold before it clears
-    held = clear_since[i, WARM_BEER : WARM_BEER + 1]
-    if level[i, WARM_BEER] == OK:
-        if c > p[P_MAX_C]:
-            if above_since[i] == NO_TIME:
-                above_since[i] = t
-            if t - above_since[i] >= p[P_GRACE_MS]:
-                level[i, WARM_BEER] = WARNING
-                n_ev = _emit(ev, n_ev, i, t, WARM_BEER, WARNING, c, float(above_since[i]))
-        else:
-            above_since[i] = NO_TIME
-    elif c <= p[P_CLEAR_C]:
-        if _clear_held(held, t, hold):
-            level[i, WARM_BEER] = OK
-            above_since[i] = NO_TIME
-            held[0] = NO_TIME
-            n_ev = _emit(ev, n_ev, i, t, WARM_BEER, OK, c, 0.0)
-    else:
-        held[0] = NO_TIME
-        if level[i, WARM_BEER] == WARNING and c > p[P_MAX_C] + WARM_CRITICAL_C:
-            level[i, WARM_BEER] = CRITICAL
-            n_ev = _emit(ev, n_ev, i, t, WARM_BEER, CRITICAL, c, float(above_since[i]))
-
-    # 4. stuck probe: the very same value, reading after reading, for long
-    held = clear_since[i, STUCK_SENSOR : STUCK_SENSOR + 1]
-    stuck = same_count[i] >= STUCK_MIN_SAMPLES and t - same_since[i] >= p[P_STUCK_MS]
-    if level[i, STUCK_SENSOR] == OK:
-        if stuck:
-            level[i, STUCK_SENSOR] = WARNING
-            n_ev = _emit(ev, n_ev, i, t, STUCK_SENSOR, WARNING, c, float(same_since[i]))
-    elif same_count[i] < STUCK_MIN_SAMPLES:
-        if _clear_held(held, t, hold):
-            level[i, STUCK_SENSOR] = OK
-            held[0] = NO_TIME
-            n_ev = _emit(ev, n_ev, i, t, STUCK_SENSOR, OK, c, 0.0)
-    else:
-        held[0] = NO_TIME
-
-    # The trend window keeps one reading per `P_TREND_STEP_MS`, so that it spans the same
-    # stretch of time however often a probe is read; the window checks run when it moves.
-    if ring_len[i] > 0 and t - ring_t[i, (ring_head[i] - 1) % WINDOW] < p[P_TREND_STEP_MS]:
-        return n_ev
-    h = ring_head[i]
-    ring_t[i, h] = t
-    ring_c[i, h] = c
-    ring_head[i] = (h + 1) % WINDOW
-    if ring_len[i] < WINDOW:
-        ring_len[i] += 1
-
-    # Window statistics, oldest first, x in seconds before the newest reading.
-    n = ring_len[i]
-    start = (ring_head[i] - n) % WINDOW
-    sx = 0.0
-    sy = 0.0
-    for m in range(n):
-        q = (start + m) % WINDOW
-        sx += (ring_t[i, q] - t) / 1000.0
-        sy += ring_c[i, q]
-    mx = sx / n
-    my = sy / n
-    sxx = 0.0
-    sxy = 0.0
-    for m in range(n):
-        q = (start + m) % WINDOW
-        dx = (ring_t[i, q] - t) / 1000.0 - mx
-        sxx += dx * dx
-        sxy += dx * (ring_c[i, q] - my)
-    slope_h = 0.0
-    if n >= WINDOW // 2 and sxx > 0.0:
-        slope_h = sxy / sxx * 3600.0
-    fitted = my - (sxy / sxx if sxx > 0.0 else 0.0) * mx
-
-    # 2. warming trend: say when the fitted line will cross the warm limit, once the forecast
-    # has held for `P_TREND_CONFIRM_MS` without receding. A line settling towards where it
-    # idles (after a pour it refills with cold beer and warms back up) slows down, so its
-    # forecast keeps moving later: no trend. Nor while the window holds a pour.
-    held = clear_since[i, WARMING_TREND : WARMING_TREND + 1]
-    poured = last_pour_ts[i] != NO_TIME and last_pour_ts[i] >= ring_t[i, start]
-    if level[i, WARMING_TREND] == OK:
-        to_cross_ms = np.inf
-        if slope_h >= p[P_MIN_SLOPE] and fitted < p[P_MAX_C] and not poured:
-            to_cross_ms = (p[P_MAX_C] - fitted) / slope_h * 3_600_000.0
-        if to_cross_ms > p[P_HORIZON_MS]:
-            trend_since[i] = NO_TIME
-        elif trend_since[i] == NO_TIME or t + to_cross_ms > trend_cross[i] + TREND_RECEDE_MS:
-            trend_since[i] = t  # a first forecast, or one that moved later: start again
-            trend_cross[i] = t + to_cross_ms
-        elif t - trend_since[i] >= p[P_TREND_CONFIRM_MS]:
-            level[i, WARMING_TREND] = WARNING
-            trend_since[i] = NO_TIME
-            n_ev = _emit(ev, n_ev, i, t, WARMING_TREND, WARNING, t + to_cross_ms, slope_h)
-    elif slope_h < p[P_MIN_SLOPE] / 2.0:
-        if _clear_held(held, t, hold):
-            level[i, WARMING_TREND] = OK
-            held[0] = NO_TIME
-            n_ev = _emit(ev, n_ev, i, t, WARMING_TREND, OK, c, slope_h)
-    else:
-        held[0] = NO_TIME
-
-    # 3. cooler failure: most of a venue's taps warm, or warming towards their limit, together
-    now_warming = level[i, WARM_BEER] != OK or level[i, WARMING_TREND] != OK
-    if now_warming != warming[i]:
-        warming[i] = now_warming
-        venue_warming[v] += 1 if now_warming else -1
-    vp = venue_params[v]
-    share = venue_warming[v] / venue_taps[v]
-    held = venue_clear_since[v : v + 1]
-    if venue_level[v] == OK:
-        if venue_warming[v] >= vp[V_MIN_TAPS] and share >= vp[V_SHARE_ON]:
-            venue_level[v] = WARNING
-            n_ev = _emit(ev, n_ev, i, t, COOLER_FAILURE, WARNING, share, float(venue_warming[v]))
-    elif share < vp[V_SHARE_OFF]:
-        if _clear_held(held, t, hold):
-            venue_level[v] = OK
-            held[0] = NO_TIME
-            n_ev = _emit(ev, n_ev, i, t, COOLER_FAILURE, OK, share, float(venue_warming[v]))
-    else:
-        held[0] = NO_TIME
-    return n_ev
-
-
-KEG_RATE_TAU_H = 1.0  # the pour rate forecasting a keg's end looks back about an hour
-FOAM_WASTE_SHARE = 0.25  # of a foamy pour, this much goes down the drain
-# A forecast of the keg's end warns only once less than this share is left: a busy hour on a
-# full keg is no news.
-KEG_FORECAST_SHARE = 0.3
-# Each tap's latest pours, so that a keg change recorded after them counts them to the new keg.
-POURS_KEPT = 32
-
-
-@nb.njit(**JIT)
-def _pour(  # type: ignore[no-untyped-def]
-    i, t, volume, dur_ms, after_hours,
-    params, last_c, level, last_pour_ts, keg_used_ml, keg_over_at, keg_over_ml,
-    keg_inferred_at, rate_ml_h, pour_t, pour_ml, pour_head, foam_hist, foam_head, waste_ml,
-    ev, n_ev,
-):  # fmt: skip
-    """Keg running low (and a keg change nobody recorded), flow after hours, leak (a slow
-    endless flow), foamy pours judged against the temperature at the pour's time."""
-    if t <= last_pour_ts[i]:
-        return n_ev
-    p = params[i]
-    flow = volume / max(dur_ms, 1) * 1000.0
-
-    # 7. flow while the venue is closed, and a slow flow that goes on and on (a leak)
-    if after_hours and level[i, AFTER_HOURS] == OK:
-        level[i, AFTER_HOURS] = WARNING
-        n_ev = _emit(ev, n_ev, i, t, AFTER_HOURS, WARNING, volume, float(dur_ms))
-    elif not after_hours and level[i, AFTER_HOURS] != OK:
-        level[i, AFTER_HOURS] = OK
-        n_ev = _emit(ev, n_ev, i, t, AFTER_HOURS, OK, volume, float(dur_ms))
-    slow = flow < p[P_LEAK_ML_PER_S] and dur_ms >= p[P_LEAK_MIN_MS]
-    if slow and level[i, LEAK] == OK:
-        level[i, LEAK] = WARNING
-        n_ev = _emit(ev, n_ev, i, t, LEAK, WARNING, flow, float(dur_ms))
-    elif not slow and level[i, LEAK] != OK and flow >= p[P_LEAK_ML_PER_S]:
-        level[i, LEAK] = OK
-        n_ev = _emit(ev, n_ev, i, t, LEAK, OK, flow, float(dur_ms))
-
-    # 8. foamy pours: too warm or too fast; most of the last five foamy is a problem
-    foamy = last_c[i] > p[P_FOAM_C] or flow > p[P_FOAM_ML_PER_S]
-    if foamy:
-        waste_ml[i] += volume * FOAM_WASTE_SHARE
-    foam_hist[i, foam_head[i]] = 1 if foamy else 0
-    foam_head[i] = (foam_head[i] + 1) % FOAMY_OF_LAST
-    count = 0
-    for m in range(FOAMY_OF_LAST):
-        count += foam_hist[i, m]
-    if count >= 3 and level[i, FOAMY] == OK:
-        level[i, FOAMY] = WARNING
-        n_ev = _emit(ev, n_ev, i, t, FOAMY, WARNING, float(count), waste_ml[i])
-    elif count == 0 and level[i, FOAMY] != OK:
-        level[i, FOAMY] = OK
-        n_ev = _emit(ev, n_ev, i, t, FOAMY, OK, 0.0, waste_ml[i])
-
-    # 6. keg running low: what is left, and when the recent pour rate empties it. Pours past
-    # an empty keg adding up to a share of a keg mean a new one went on that nobody recorded:
-    # it counts from the first of them.
-    if last_pour_ts[i] != NO_TIME:
-        rate_ml_h[i] *= np.exp(-(t - last_pour_ts[i]) / 3_600_000.0 / KEG_RATE_TAU_H)
-    rate_ml_h[i] += volume / KEG_RATE_TAU_H
-    last_pour_ts[i] = t
-    h = pour_head[i]
-    pour_t[i, h] = t
-    pour_ml[i, h] = volume
-    pour_head[i] = (h + 1) % POURS_KEPT
-    inferred = False
-    if keg_used_ml[i] >= p[P_KEG_ML]:
-        if keg_over_at[i] == NO_TIME:
-            keg_over_at[i] = t - dur_ms
-        keg_over_ml[i] += volume
-        if keg_over_ml[i] >= p[P_KEG_INFER_SHARE] * p[P_KEG_ML]:
-            keg_inferred_at[i] = keg_over_at[i]
-            inferred = True
-            keg_used_ml[i] = keg_over_ml[i]
+            keg_ml = value[k]
+            # --- a full keg of `keg_ml` went on at `t`: the keg check counts from there (a
+            # change recorded late counts the pours since, as far as the tap's recent pours
+            # reach), and clears, unless those pours already emptied the new keg low: at `t`,
+            # or for a change recorded late at the tap's newest reading, so that a tap's events
+            # never go back in time
+            params[i, P_KEG_ML] = keg_ml
+            used = 0.0
+            for m in range(POURS_KEPT):
+                if pour_t[i, m] >= t:
+                    used += pour_ml[i, m]
+            keg_used_ml[i] = used
             keg_over_at[i] = NO_TIME
             keg_over_ml[i] = 0.0
-        else:
-            keg_used_ml[i] += volume
-    else:
-        keg_used_ml[i] += volume
-    left = p[P_KEG_ML] - keg_used_ml[i]
-    empty_at = t + left / rate_ml_h[i] * 3_600_000.0 if rate_ml_h[i] > 0 else -1.0
-    # A keg only empties: once low it stays low until the next keg (recorded or inferred).
-    new = OK
-    if left <= 0.0:
-        new = CRITICAL
-    elif left < p[P_KEG_LOW_SHARE] * p[P_KEG_ML] or (
-        left < KEG_FORECAST_SHARE * p[P_KEG_ML]
-        and empty_at >= 0
-        and empty_at - t <= p[P_KEG_HORIZON_MS]
-    ):
-        new = WARNING
-    if new > level[i, KEG_LOW] or (inferred and new != level[i, KEG_LOW]):
-        level[i, KEG_LOW] = new
-        n_ev = _emit(ev, n_ev, i, t, KEG_LOW, new, empty_at, left)
-    return n_ev
-
-
-@nb.njit(**JIT)
-def _keg(  # type: ignore[no-untyped-def]
-    i, t, keg_ml, params, level, keg_used_ml, keg_over_at, keg_over_ml, pour_t, pour_ml,
-    last_ts, last_pour_ts, ev, n_ev,
-):  # fmt: skip
-    """A full keg of `keg_ml` went on at `t`: the keg check counts from there (a change
-    recorded late counts the pours since, as far as the tap's recent pours reach), and
-    clears, unless those pours already emptied the new keg low: at `t`, or for a change
-    recorded late at the tap's newest reading, so that a tap's events never go back in
-    time."""
-    params[i, P_KEG_ML] = keg_ml
-    used = 0.0
-    for m in range(POURS_KEPT):
-        if pour_t[i, m] >= t:
-            used += pour_ml[i, m]
-    keg_used_ml[i] = used
-    keg_over_at[i] = NO_TIME
-    keg_over_ml[i] = 0.0
-    left = keg_ml - used
-    new = OK
-    if left <= 0.0:
-        new = CRITICAL
-    elif left < params[i, P_KEG_LOW_SHARE] * keg_ml:
-        new = WARNING
-    if new != level[i, KEG_LOW]:
-        level[i, KEG_LOW] = new
-        at = max(t, last_ts[i], last_pour_ts[i])
-        n_ev = _emit(ev, n_ev, i, at, KEG_LOW, new, -1.0, left)
+            left = keg_ml - used
+            new = OK
+            if left <= 0.0:
+                new = CRITICAL
+            elif left < params[i, P_KEG_LOW_SHARE] * keg_ml:
+                new = WARNING
+            if new != level[i, KEG_LOW]:
+                level[i, KEG_LOW] = new
+                at = max(t, last_ts[i], last_pour_ts[i])
+                n_ev = _emit(ev, n_ev, i, at, KEG_LOW, new, -1.0, left)
     return n_ev

@@ -298,10 +298,14 @@ class QualityCore:
         value = np.concatenate([c.astype(np.float64), ml.astype(np.float64)])
         dur_all = np.concatenate([np.zeros(tap_t.shape, np.int64), dur.astype(np.int64)])
         closed_all = np.concatenate([np.zeros(tap_t.shape, np.bool_), closed.astype(np.bool_)])
+        rows = tap.shape[0]
         if self._pending_kegs:
             kind, tap, ts, value, dur_all, closed_all = self._with_due_kegs(
                 kind, tap, ts, value, dur_all, closed_all
             )
+        if tap.shape[0] == rows and bool(np.all(ts[:-1] <= ts[1:])):
+            # Already in time order, temperatures before pours at the same time: as it comes.
+            return self._run(kind, tap, ts, value, dur_all, closed_all)
         order = np.lexsort((kind, ts))
         return self._run(kind[order], tap[order], ts[order], value[order], dur_all[order],
                          closed_all[order])  # fmt: skip
@@ -369,19 +373,16 @@ class QualityCore:
             s["venue_newest"],
             out,
         )  # fmt: skip
-        self._collect_inferred(tap)
+        self._collect_inferred()
         return self._build(out, count)
 
-    def _collect_inferred(self, tap: np.ndarray) -> None:
-        if not tap.size:
-            return
+    def _collect_inferred(self) -> None:
         inferred_at = self.state["keg_inferred_at"]
-        for i in np.unique(tap):
-            if inferred_at[i] != K.NO_TIME:
-                venue, name = self.taps[i]
-                keg_l = float(self.state["params"][i, K.P_KEG_ML]) / 1000
-                self._inferred.append(InferredKeg(venue, name, int(inferred_at[i]), keg_l))
-                inferred_at[i] = K.NO_TIME
+        for i in np.flatnonzero(inferred_at[: len(self.taps)] != K.NO_TIME):
+            venue, name = self.taps[i]
+            keg_l = float(self.state["params"][i, K.P_KEG_ML]) / 1000
+            self._inferred.append(InferredKeg(venue, name, int(inferred_at[i]), keg_l))
+            inferred_at[i] = K.NO_TIME
 
     def _build(self, out: tuple[np.ndarray, ...], count: int) -> list[QualityEvent]:
         ev_tap, ev_ts, ev_check, ev_level, ev_value, ev_value2 = out
