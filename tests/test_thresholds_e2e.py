@@ -89,7 +89,7 @@ def register(stack: Stack, taps: dict[str, dict], **venue: object) -> tuple[str,
     for tap_id, fields in taps.items():
         beer = fields.pop("beer", None)
         if beer is not None:
-            made = stack.post("/beers", {"name": f"{venue_id} {beer['name']}", **beer})
+            made = stack.post("/beers", {**beer, "name": f"{venue_id} {beer['name']}"})
             fields["beer_id"] = made["id"]
         stack.post(f"/venues/{venue_id}/taps", {"id": tap_id, **fields})
     login = stack.post(f"/venues/{venue_id}/devices", {"id": "edge-1"})["mqtt"]
