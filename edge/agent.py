@@ -40,6 +40,10 @@ from edge.wire import (
 
 _LOGGER = logging.getLogger(__name__)
 
+# CONNACK reasons that mean this login will not work until someone changes it.
+LOGIN_REFUSED = {"Not authorized", "Bad user name or password", "Banned"}
+LOGIN_RETRY_S = 300
+
 
 class TokenBucket:
     """At most `rate` per second on average, and `burst` at once."""
@@ -119,6 +123,8 @@ class EdgeAgent:
         self._acked: queue.SimpleQueue[tuple[int, str | None]] = queue.SimpleQueue()
         self._catchup = TokenBucket(config.catchup_messages_per_s, burst=config.max_inflight)
         self.connected = threading.Event()
+        self.refused: str | None = None  # why the broker refused our login, while it does
+        self.last_puback_ms: int | None = None
         self._telemetry = str(DeviceTopic(config.venue, config.device, TopicKind.TELEMETRY))
         self._status = str(DeviceTopic(config.venue, config.device, TopicKind.STATUS))
         self._client = mqtt.new_client(
@@ -185,8 +191,19 @@ class EdgeAgent:
         self, client: paho.Client, _u: object, _f: object, reason: object, _p: object
     ) -> None:
         if getattr(reason, "is_failure", False):
+            self.refused = str(reason)
+            if str(reason) in LOGIN_REFUSED:
+                # Revoked, or a wrong password: hammering the broker will not mend it.
+                client.reconnect_delay_set(LOGIN_RETRY_S, LOGIN_RETRY_S)
+                _LOGGER.error("%s/%s: the broker refused this device's login (%s): revoked, or "
+                              "a wrong password in the config; trying again every %d s",
+                              self.config.venue, self.config.device, reason,
+                              LOGIN_RETRY_S)  # fmt: skip
+                return
             _LOGGER.error("%s: broker refused the connection: %s", self.config.device, reason)
             return
+        self.refused = None
+        client.reconnect_delay_set(mqtt.RECONNECT_MIN_S, mqtt.RECONNECT_MAX_S)
         client.publish(self._status, encode(Status(v=1, state="online")), 1, retain=True)
         self.connected.set()
         _LOGGER.info(
@@ -223,6 +240,7 @@ class EdgeAgent:
             seq = self._inflight.pop(mid, None)
             if seq is None:
                 continue
+            self.last_puback_ms = int(time.time() * 1000)
             if refusal is None:
                 done.append(seq)
                 continue

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+DEFAULT_K_FACTOR = 5600.0  # ticks per litre; a common hall-effect meter is ~5,600
+
 
 @dataclass(frozen=True, slots=True)
 class FlowCalibration:
-    k_factor: float = 5600.0  # ticks per litre; a common hall-effect meter is ~5,600
+    k_factor: float = DEFAULT_K_FACTOR
     idle_gap_ms: int = 1500
     min_ml: float = 15.0
     # A flow that never stops (a leak, a tap left open) is reported in pieces this long.

@@ -11,6 +11,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import msgspec
+
 from edge.wire import Pour, Telemetry, Temperature, encode
 
 _SCHEMA = """
@@ -30,6 +32,15 @@ class Spool:
         # NORMAL in WAL mode survives a process crash; a power cut may lose the last commit.
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+
+    def oldest_reading_ms(self) -> int | None:
+        """The time of the oldest reading not yet acknowledged by the broker."""
+        row = self._db.execute("SELECT payload FROM outbox ORDER BY seq LIMIT 1").fetchone()
+        if row is None:
+            return None
+        message = msgspec.json.decode(bytes(row[0]), type=Telemetry)
+        times = [r.ts for r in message.temps] + [r.ts for r in message.pours]
+        return min(times) if times else None
 
     def add(self, temps: list[Temperature], pours: list[Pour]) -> int:
         """Seal readings into a new message; returns its sequence number."""

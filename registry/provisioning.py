@@ -38,7 +38,7 @@ def agent_config(login: MqttLogin, device: Device, tls: bool) -> str:
         "[agent]\n"
         f'venue = "{device.venue_id}"\n'
         f'device = "{device.id}"\n'
-        'spool_path = "/var/lib/tapsense/spool.sqlite"\n\n'
+        'spool_path = "/var/lib/tapsense-agent/spool.sqlite"\n\n'
         "[mqtt]\n"
         f'host = "{login.host}"\n'
         f"port = {login.port}\n"

@@ -1,5 +1,6 @@
-"""Every example in `tapsense --help` and its subcommands' help is a command line the parser
-accepts, naming files that exist: an example that fails teaches the wrong thing."""
+"""Every example in `tapsense --help`, `tapsense-agent --help` and their subcommands' help is a
+command line the parser accepts, naming files that exist: an example that fails teaches the
+wrong thing."""
 
 from __future__ import annotations
 
@@ -10,7 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from edge.cli import build_parser as agent_parser
 from stack.cli import build_parser
+
+PARSERS = {"tapsense": build_parser, "tapsense-agent": agent_parser}
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -26,14 +30,21 @@ def help_texts(parser: argparse.ArgumentParser) -> list[str]:
 
 def examples() -> list[str]:
     found = []
-    for text in help_texts(build_parser()):
+    for program, parser in PARSERS.items():
+        found += _examples(program, parser())
+    return sorted(set(found))
+
+
+def _examples(program: str, parser: argparse.ArgumentParser) -> list[str]:
+    found = []
+    for text in help_texts(parser):
         joined = re.sub(r"\\\n\s*", "", text)
         for line in joined.splitlines():
             command = re.sub(r"^\s*(\w+=\S+\s+)*", "", line)  # leading VAR=value assignments
-            if command.startswith("tapsense ") and not line.startswith("usage"):
+            if command.startswith(f"{program} ") and not line.startswith("usage"):
                 # The example's own explanation starts after a wide gap.
                 found.append(re.split(r"\s{3,}", command.split(" > ")[0])[0])
-    return sorted(set(found))
+    return found
 
 
 def test_there_are_examples_in_the_help() -> None:
@@ -42,9 +53,9 @@ def test_there_are_examples_in_the_help() -> None:
 
 @pytest.mark.parametrize("example", examples())
 def test_every_help_example_parses_and_names_files_that_exist(example: str) -> None:
-    argv = shlex.split(example)[1:]
+    program, *argv = shlex.split(example)
     try:
-        args = build_parser().parse_args(argv)
+        args = PARSERS[program]().parse_args(argv)
     except SystemExit as exc:  # argparse exits 0 after printing --help, 2 on an error
         assert exc.code == 0, f"{example!r} is refused by the parser"
         return

@@ -40,4 +40,4 @@ def test_the_base_install_is_the_edge_agents() -> None:
 
 def test_the_agent_loads_no_server_library() -> None:
     server = ("numba", "numpy", "fastapi", "sqlalchemy", "pydantic", "httpx", "ingest", "stack")
-    assert loaded_by("edge.agent", *server) == []
+    assert loaded_by("edge.cli", *server) == []  # the agent program, and all it imports
