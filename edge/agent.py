@@ -27,7 +27,7 @@ from edge import mqtt
 from edge.drivers import TapDriver
 from edge.pour import FlowCalibration, PourDetector
 from edge.settings import MqttSettings
-from edge.spool import Spool
+from edge.spool import DEFAULT_MAX_MESSAGES, Spool
 from edge.wire import (
     MAX_READINGS_PER_MESSAGE,
     DeviceTopic,
@@ -72,6 +72,10 @@ class AgentConfig:
     readings_per_message: int = 50
     max_inflight: int = 20
     catchup_messages_per_s: float = 50.0
+    # Each sealed message fsynced: kept across a power cut (see edge/spool.py). The simulated
+    # agents, which die with the server they run on, turn it off.
+    spool_durable: bool = True
+    spool_max_messages: int = DEFAULT_MAX_MESSAGES
 
     def __post_init__(self) -> None:
         DeviceTopic(self.venue, self.device, TopicKind.TELEMETRY)  # validates the ids
@@ -82,6 +86,8 @@ class AgentConfig:
             )
         if self.max_inflight < 1 or self.catchup_messages_per_s <= 0:
             raise ValueError("max_inflight and catchup_messages_per_s must be positive")
+        if self.spool_max_messages < 1:
+            raise ValueError("spool_max_messages must be positive")
 
 
 @dataclass(slots=True)
@@ -112,7 +118,8 @@ class EdgeAgent:
         self._network = network
         self._mqtt_settings = mqtt_settings
         self._clock_ms = clock_ms
-        self.spool = Spool(config.spool_path)
+        self.spool = Spool(config.spool_path, durable=config.spool_durable,
+                           max_messages=config.spool_max_messages)  # fmt: skip
         self.counters = AgentCounters()
         self._temps: list[Temperature] = []
         self._pours: list[Pour] = []

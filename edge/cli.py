@@ -70,6 +70,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"spool: {status['spool_depth']} messages unsent, oldest reading "
           f"{_age(status['oldest_unsent_ms'])}; last broker acknowledgement "
           f"{_age(status['last_puback_ms'])}")  # fmt: skip
+    if status["lost_readings"]:
+        print(f"LOST: {status['lost_readings']} readings dropped for lack of room (disk or "
+              "spool full): see the log")  # fmt: skip
     for tap, info in status["taps"].items():
         last = info["last_temperature"]
         reading = f"{last['c']:.2f} °C {_age(last['ts'])}" if last else "no reading yet"

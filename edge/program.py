@@ -264,6 +264,7 @@ class Program:
             "refused": self.agent.refused,
             "spool_depth": spool.depth(),
             "oldest_unsent_ms": spool.oldest_reading_ms(),
+            "lost_readings": spool.lost()[1],
             "last_puback_ms": self.agent.last_puback_ms,
             "counters": {
                 "sealed": self.agent.counters.sealed,

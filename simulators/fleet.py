@@ -209,6 +209,7 @@ class Fleet:
                     readings_per_message=tuning.readings_per_message,
                     max_inflight=tuning.max_inflight,
                     catchup_messages_per_s=tuning.catchup_messages_per_s,
+                    spool_durable=False,
                 ),
                 _login(mqtt_settings, credentials, spec.id),
                 clock_ms=_device_clock(venue),

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
@@ -244,5 +245,37 @@ def test_an_agent_keeps_what_the_broker_refuses(secured: tuple, tmp_path: Path) 
         assert wait_for(all_refused, timeout_s=30, every_s=0.05)
         assert agent.counters.acknowledged == 0
         assert agent.spool.depth() == 3
+    finally:
+        agent.close()
+
+
+def test_a_revoked_devices_agent_says_so_and_does_not_hammer_the_broker(
+    secured: tuple, tmp_path: Path
+) -> None:
+    settings, logins = secured
+    engine = engine_for(settings.registry_url)
+    with transaction(engine) as db:
+        device = db.get(Device, ("venue-a", "edge-1"))
+        assert device is not None
+        changes.revoke_device(db, device, broker_auth_dir=settings.registry.broker_auth_dir)
+    engine.dispose()
+    login = logins["venue-a"]
+    config = AgentConfig(venue="venue-a", device="edge-1", spool_path=tmp_path / "spool.sqlite")
+    agent = EdgeAgent(config, MqttSettings(port=settings.mqtt.port, username=login.username,
+                                           password=login.password))  # fmt: skip
+    attempts: list[object] = []
+    on_connect = agent._on_connect
+
+    def counting(*args: Any) -> None:
+        attempts.append(args[3])
+        on_connect(*args)
+
+    agent._client.on_connect = counting
+    agent.connect()
+    try:
+        assert wait_for(lambda: agent.refused is not None, timeout_s=10)
+        assert agent.refused in ("Not authorized", "Bad user name or password")
+        # paho would try again after 1 s, 2 s, ...; a refused login waits five minutes.
+        assert not wait_for(lambda: len(attempts) > 1, timeout_s=5)
     finally:
         agent.close()

@@ -84,3 +84,30 @@ def test_the_agents_broker_settings_validate_themselves() -> None:
     assert MqttSettings(port=1883, keepalive_s=60).port == 1883
     with pytest.raises(ValueError, match=r"port must be 1\.\.65535, not 0; keepalive_s must be"):
         MqttSettings(port=0, keepalive_s=1)
+
+
+def test_a_full_spool_drops_its_oldest_and_counts_what_it_lost(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.sqlite", max_messages=100)
+    reading = [Temperature(tap="t1", ts=1_750_000_000_000, c=4.0)] * 3
+    for _ in range(130):
+        spool.add(reading, [])
+    assert spool.depth() <= 100
+    messages, readings = spool.lost()
+    assert messages >= 30 and readings == 3 * messages
+    assert [seq for seq, _ in spool.pending(0, 1)] == [messages + 1]  # the oldest went
+    spool.close()
+    assert Spool(tmp_path / "spool.sqlite").lost() == (messages, readings)  # kept on disk
+
+
+def test_a_full_disk_drops_the_oldest_messages_and_says_so(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.sqlite")
+    reading = [Temperature(tap="t1", ts=1_750_000_000_000 + k, c=4.0) for k in range(50)]
+    spool.add(reading, [])
+    # The database may not grow past its size now: the disk, as far as SQLite can tell, is full.
+    pages = spool._db.execute("PRAGMA page_count").fetchone()[0]
+    spool._db.execute(f"PRAGMA max_page_count = {pages + 2}")
+    sealed = [spool.add(reading, []) for _ in range(40)]
+    assert all(sealed)  # every new message found room: old ones made way
+    messages, readings = spool.lost()
+    assert messages > 0 and readings == 50 * messages
+    assert spool.depth() + messages == 41
