@@ -19,13 +19,15 @@ import time
 from pathlib import Path
 
 from edge import onewire
-from edge.program import AgentFile, ConfigError, Program, load
+from edge.program import AgentFile, ConfigError, Program, calibrate, load, with_k_factor
 
 EPILOG = """\
 examples:
   tapsense-agent run --config /etc/tapsense-agent/agent.toml
   tapsense-agent status --config /etc/tapsense-agent/agent.toml
   tapsense-agent probes
+  tapsense-agent calibrate tap-01 --poured-ml 500 --config /etc/tapsense-agent/agent.toml
+                              pour 500 mL into a measuring jug: sets the meter's pulses/L
   tapsense-agent run --config agent.toml --state-dir ./state
                               the spool and status file in ./state instead of the config's
 """
@@ -82,6 +84,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0 if status["connected"] and not stale else 1
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    config = _config(args)
+    print(f"pour exactly {args.poured_ml:g} mL from {args.tap} into a measuring jug now "
+          f"(waiting up to {args.timeout:.0f} s)")  # fmt: skip
+    try:
+        pulses, k_factor = calibrate(config, args.tap, args.poured_ml, args.timeout)
+    except OSError as exc:  # the GPIO line is someone else's: the agent service holds it
+        raise ConfigError(f"cannot read the flow meter ({exc}): stop the agent first "
+                          "(systemctl stop tapsense-agent)") from exc  # fmt: skip
+    before = config.taps[args.tap].k_factor
+    args.config.write_text(with_k_factor(args.config.read_text(), args.tap, k_factor))
+    print(f"{args.tap}: {pulses:,} pulses for {args.poured_ml:g} mL: k_factor = "
+          f"{k_factor:.1f} pulses/L (was {before:g}), written to {args.config}")  # fmt: skip
+    return 0
+
+
 def cmd_probes(args: argparse.Namespace) -> int:
     serials = onewire.probes(args.w1_root)
     if not serials:
@@ -114,6 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
                              help="where the spool and status live (default: the config's "
                                   "spool_path folder)")  # fmt: skip
         command.set_defaults(run=handler)
+    cal = sub.add_parser(
+        "calibrate",
+        help="pour a measured volume: sets the tap's flow meter pulses per litre in the config",
+        description="Counts the pulses of one measured pour (stop the agent first: it holds "
+        "the GPIO lines) and writes the tap's k_factor into the config file.",
+    )
+    cal.add_argument("tap", help="the tap's id, as under [taps.<id>]")
+    cal.add_argument("--poured-ml", type=float, required=True, help="the volume poured, in mL")
+    cal.add_argument("--config", type=Path, required=True, help="the agent's TOML file")
+    cal.add_argument("--state-dir", type=Path, help=argparse.SUPPRESS)
+    cal.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for it")
+    cal.set_defaults(run=cmd_calibrate)
     probes = sub.add_parser("probes", help="the 1-Wire probes this computer sees, and their "
                             "readings (to map serials to taps)")  # fmt: skip
     probes.add_argument("--w1-root", type=Path, default=onewire.W1_ROOT)

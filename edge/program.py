@@ -151,6 +151,66 @@ def _build(kind: type, values: dict[str, Any], path: Path, section: str) -> Any:
         raise ConfigError(f"{path}: [{section}] {exc}") from exc
 
 
+def with_k_factor(text: str, tap: str, k_factor: float) -> str:
+    """The config file's text with `k_factor` set under `[taps.<tap>]` (the rest as it was)."""
+    lines = text.splitlines(keepends=True)
+    header = f"[taps.{tap}]"
+    start = next((i for i, line in enumerate(lines) if line.strip() == header), None)
+    if start is None:
+        raise ConfigError(f"no [taps.{tap}] in the config")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")),
+               len(lines))  # fmt: skip
+    setting = f"k_factor = {k_factor:.1f}\n"
+    for i in range(start + 1, end):
+        if lines[i].split("=")[0].strip() == "k_factor":
+            lines[i] = setting
+            return "".join(lines)
+    lines.insert(start + 1, setting)
+    return "".join(lines)
+
+
+def calibrate(
+    config: AgentFile,
+    tap: str,
+    poured_ml: float,
+    timeout_s: float,
+    edge_source: EdgeSource | None = None,
+) -> tuple[int, float]:
+    """Count one measured pour on the tap's flow meter: (pulses, pulses per litre). The pour
+    ends when no pulse came for the pour detector's idle gap after the first."""
+    wiring = config.taps.get(tap)
+    if wiring is None or wiring.flow_line is None:
+        raise ConfigError(f"tap {tap!r} has no flow_line in the config")
+    if not poured_ml > 0:
+        raise ConfigError("--poured-ml must be more than 0")
+    line = wiring.flow_line
+    source = edge_source or (RecordedEdges(config.edges_file) if config.edges_file
+                             else GpiodEdges(config.gpio_chip, [line]))  # fmt: skip
+    counter = PulseCounter([line])
+    stop = threading.Event()
+    thread = threading.Thread(target=count_edges, args=(source, counter, stop), daemon=True)
+    thread.start()
+    idle_s = FlowCalibration().idle_gap_ms / 1000
+    pulses, last_pulse = 0, None
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            stop.wait(FLOW_POLL_S)
+            new = counter.take(line)
+            now = time.monotonic()
+            if new:
+                pulses += new
+                last_pulse = now
+            elif last_pulse is not None and now - last_pulse >= idle_s:
+                break
+    finally:
+        stop.set()
+    if not pulses:
+        raise ConfigError(f"no pulses on line {line} in {timeout_s:.0f} s: is the meter on "
+                          "that line, and was beer poured?")  # fmt: skip
+    return pulses, pulses / (poured_ml / 1000)
+
+
 class HardwareTap(TapDriver):
     """A tap wired to a probe (read by the `ProbeReader`'s thread) and a flow-meter line
     (counted by the edge thread)."""
