@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import msgspec
 import paho.mqtt.client as paho
 
 from edge import mqtt
@@ -33,9 +34,11 @@ from edge.wire import (
     DeviceTopic,
     Pour,
     Status,
+    Stored,
     Temperature,
     TopicKind,
     encode,
+    stored_topic,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -76,6 +79,11 @@ class AgentConfig:
     # agents, which die with the server they run on, turn it off.
     spool_durable: bool = True
     spool_max_messages: int = DEFAULT_MAX_MESSAGES
+    # End to end: a message leaves the spool only once ingest says it stored it (`Stored` on
+    # the device's downlink), not at the broker's PUBACK, which means "in the broker's
+    # memory"; unconfirmed ones go again after `confirm_timeout_s` or a reconnect.
+    confirm_stored: bool = False
+    confirm_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         DeviceTopic(self.venue, self.device, TopicKind.TELEMETRY)  # validates the ids
@@ -97,6 +105,8 @@ class AgentCounters:
     acknowledged: int = 0
     refused: int = 0  # PUBACKs with a failure reason (MQTT 5): kept in the spool
     readings: int = 0
+    confirmed: int = 0  # stored by ingest, by its word (with `confirm_stored`)
+    resent: int = 0  # sent again: acknowledged by the broker, but not confirmed in time
 
 
 class EdgeAgent:
@@ -128,6 +138,10 @@ class EdgeAgent:
         self._highest_sent = 0
         # (mid, None) for a PUBACK that accepted the message, (mid, reason) for one that did not.
         self._acked: queue.SimpleQueue[tuple[int, str | None]] = queue.SimpleQueue()
+        # With `confirm_stored`: broker-acknowledged seq -> when; and what ingest confirmed.
+        self._awaiting: dict[int, float] = {}
+        self._stored: queue.SimpleQueue[list[int]] = queue.SimpleQueue()
+        self._stored_topic = stored_topic(config.venue, config.device)
         self._catchup = TokenBucket(config.catchup_messages_per_s, burst=config.max_inflight)
         self.connected = threading.Event()
         self.refused: str | None = None  # why the broker refused our login, while it does
@@ -141,6 +155,7 @@ class EdgeAgent:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_publish = self._on_publish
+        self._client.on_message = self._on_message
 
     # --- readings ---------------------------------------------------------------------------
 
@@ -211,6 +226,9 @@ class EdgeAgent:
             return
         self.refused = None
         client.reconnect_delay_set(mqtt.RECONNECT_MIN_S, mqtt.RECONNECT_MAX_S)
+        if self.config.confirm_stored:
+            client.subscribe(self._stored_topic, qos=1)
+            self._stored.put([])  # a reconnect: whatever awaits confirmation goes again now
         client.publish(self._status, encode(Status(v=1, state="online")), 1, retain=True)
         self.connected.set()
         _LOGGER.info(
@@ -236,6 +254,28 @@ class EdgeAgent:
         # where the ACL forbids); MQTT 3.1.1 would PUBACK it and drop it silently.
         self._acked.put((mid, str(reason) if getattr(reason, "is_failure", False) else None))
 
+    def _on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
+        try:
+            stored = msgspec.json.decode(message.payload, type=Stored)
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            _LOGGER.warning("%s: ignoring a malformed confirmation: %s", self.config.device, exc)
+            return
+        self._stored.put(stored.seqs)
+
+    def _take_confirmations(self) -> list[int]:
+        """Seqs ingest confirmed; after a reconnect, everything awaiting is due again."""
+        confirmed: list[int] = []
+        while True:
+            try:
+                seqs = self._stored.get_nowait()
+            except queue.Empty:
+                return confirmed
+            if not seqs:
+                self._awaiting = dict.fromkeys(self._awaiting, 0.0)
+            for seq in seqs:
+                self._awaiting.pop(seq, None)
+                confirmed.append(seq)
+
     def pump(self) -> int:
         """Drop acknowledged messages from the spool and publish more; returns how many sent."""
         done = []
@@ -248,6 +288,9 @@ class EdgeAgent:
             if seq is None:
                 continue
             self.last_puback_ms = int(time.time() * 1000)
+            if refusal is None and self.config.confirm_stored:
+                self._awaiting[seq] = time.monotonic()
+                continue
             if refusal is None:
                 done.append(seq)
                 continue
@@ -256,10 +299,15 @@ class EdgeAgent:
             # config has been mended); resending now would only be refused again.
             _LOGGER.error("%s: the broker refused message %d on %s (%s); kept in the spool",
                           self.config.device, seq, self._telemetry, refusal)  # fmt: skip
-        self.spool.remove(done)
         self.counters.acknowledged += len(done)
+        if self.config.confirm_stored:
+            done = self._take_confirmations()
+            self.counters.confirmed += len(done)
+        self.spool.remove(done)
         if not self.connected.is_set():
             return 0
+        if self.config.confirm_stored:
+            self._resend_unconfirmed()
         room = min(
             self.config.max_inflight - len(self._inflight),
             self._catchup.available(time.monotonic()),
@@ -282,6 +330,29 @@ class EdgeAgent:
         self._catchup.take(sent)
         self.counters.published += sent
         return sent
+
+    def _resend_unconfirmed(self) -> None:
+        """Messages the broker took but ingest has not confirmed in time: again (the broker
+        may have lost them: its PUBACK means "in memory")."""
+        due_before = time.monotonic() - self.config.confirm_timeout_s
+        due = [seq for seq, at in self._awaiting.items() if at <= due_before]
+        picked = due[: max(self.config.max_inflight - len(self._inflight), 0)]
+        found = dict(self.spool.get(picked))
+        for seq in picked:
+            del self._awaiting[seq]
+            payload = found.get(seq)
+            if payload is None:
+                continue  # confirmed before its PUBACK was seen, or dropped for room
+            info = self._client.publish(self._telemetry, payload, qos=1)
+            if info.rc != paho.MQTT_ERR_NO_CONN:
+                mqtt.check(info.rc, f"publish seq {seq} again")
+            self._inflight[info.mid] = seq
+            self.counters.resent += 1
+
+    @property
+    def unconfirmed(self) -> int:
+        """Messages the broker acknowledged that ingest has not confirmed yet."""
+        return len(self._awaiting)
 
     def drained(self) -> bool:
         """Every sealed message acknowledged by the broker."""

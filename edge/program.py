@@ -112,6 +112,8 @@ def load(path: Path, *, state_dir: Path | None = None) -> AgentFile:
         raise ConfigError(f"{path}: unknown sections {sorted(unknown)}")
     agent = dict(_section(data, "agent", path))
     timing = {key: agent.pop(key) for key in ("sample_s", "seal_s") if key in agent}
+    # The program keeps each reading until ingest says it stored it (see edge/agent.py).
+    agent.setdefault("confirm_stored", True)
     if state_dir is not None:
         agent["spool_path"] = str(state_dir / "spool.sqlite")
     agent_config = _build(AgentConfig, agent, path, "agent")
@@ -326,6 +328,7 @@ class Program:
             "oldest_unsent_ms": spool.oldest_reading_ms(),
             "lost_readings": spool.lost()[1],
             "last_puback_ms": self.agent.last_puback_ms,
+            "unconfirmed": self.agent.unconfirmed,
             "counters": {
                 "sealed": self.agent.counters.sealed,
                 "acknowledged": self.agent.counters.acknowledged,

@@ -122,6 +122,15 @@ class Spool:
         )
         return [(int(seq), bytes(payload)) for seq, payload in rows]
 
+    def get(self, seqs: list[int]) -> list[tuple[int, bytes]]:
+        """These messages, those still here, in order."""
+        found = []
+        for seq in sorted(seqs):
+            row = self._db.execute("SELECT payload FROM outbox WHERE seq = ?", (seq,)).fetchone()
+            if row is not None:
+                found.append((seq, bytes(row[0])))
+        return found
+
     def remove(self, seqs: list[int]) -> None:
         if seqs:
             with self._db:

@@ -138,6 +138,27 @@ class Status(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 # Towards devices: a root of its own, so no venue or device id can make a device topic match it.
 DOWNLINK_ROOT = "tapsense/downlink/v1"
 
+
+def stored_topic(venue: str, device: str) -> str:
+    """Where ingest tells a device which of its telemetry messages it has stored."""
+    return f"{DOWNLINK_ROOT}/{venue}/{device}/stored"
+
+
+class Stored(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Ingest to one device: these telemetry messages (by `seq`) are stored, or set aside as
+    dead letters: they may leave the device's spool. At most once; a device that hears nothing
+    for a message sends it again, and the contract makes the duplicate harmless."""
+
+    v: Literal[1]
+    seqs: Annotated[list[Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(max_length=65535)]
+
+
+class SeqOnly(msgspec.Struct, frozen=True):
+    """A telemetry message's sequence number alone (ingest reads it to confirm the message)."""
+
+    seq: int
+
+
 # Internal: quality events from ingest to the alerts service (never published by devices).
 QUALITY_TOPIC_ROOT = "tapsense/internal/v1/quality"
 
@@ -165,5 +186,5 @@ class QualityMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 _ENCODER = msgspec.json.Encoder()
 
 
-def encode(message: Telemetry | Status | QualityMessage) -> bytes:
+def encode(message: Telemetry | Status | QualityMessage | Stored) -> bytes:
     return _ENCODER.encode(message)

@@ -36,14 +36,19 @@ import threading
 import time
 from dataclasses import dataclass
 
+import msgspec
 import paho.mqtt.client as paho
 
 from edge import mqtt
 from edge.wire import (
+    DeviceTopic,
     QualityMessage,
+    SeqOnly,
+    Stored,
     TopicKind,
     encode,
     quality_topic,
+    stored_topic,
     subscription,
 )
 from ingest.batch import Batch, BatchBuilder, Inbound, unforeseen
@@ -248,6 +253,7 @@ class IngestWorker:
             self._quality.snapshot(self._setup.quality_snapshot_path)
             self._changed = False
         self._ack(self._held)
+        self._confirm(self._held)
         self._held = []
         return True
 
@@ -432,6 +438,26 @@ class IngestWorker:
             )  # fmt: skip
             info = self._client.publish(quality_topic(e.venue), encode(message), qos=1)
             self._published.append(info)
+
+    def _confirm(self, messages: list[Inbound]) -> None:
+        """Tell each device which of its telemetry messages are now stored (or set aside), so
+        that its spool may let them go. At most once: a device that hears nothing sends the
+        message again."""
+        seqs: dict[tuple[str, str], list[int]] = {}
+        for message in messages:
+            try:
+                topic = DeviceTopic.parse(message.topic)
+                seq = msgspec.json.decode(message.payload, type=SeqOnly).seq
+            except Exception:
+                # Any payload may come here, hostile ones too (the batch judged them already,
+                # and a RecursionError from a deep one must not stop the worker): no seq, no
+                # confirmation.
+                continue
+            if topic.kind is TopicKind.TELEMETRY:
+                seqs.setdefault((topic.venue, topic.device), []).append(seq)
+        for (venue, device), stored in seqs.items():
+            payload = encode(Stored(v=1, seqs=sorted(set(stored))))
+            self._client.publish(stored_topic(venue, device), payload, qos=1)
 
     def _ack(self, messages: list[Inbound]) -> None:
         with self._ack_lock:

@@ -43,6 +43,7 @@ SERVICE_ACL = {
         f"topic read {TOPIC_ROOT}/+/+/{TopicKind.TELEMETRY}",
         f"topic read {TOPIC_ROOT}/+/+/{TopicKind.STATUS}",
         f"topic write {QUALITY_TOPIC_ROOT}/#",
+        f"topic write {DOWNLINK_ROOT}/+/+/stored",  # which messages each device may forget
     ],
     "alerts": [f"topic read {QUALITY_TOPIC_ROOT}/#", f"topic write {DOWNLINK_ROOT}/#"],
 }
