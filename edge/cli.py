@@ -69,7 +69,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"{config.agent.venue}/{config.agent.device}: {state}"
           + (f"; status written {_age(status['written_ms'])}: is the agent running?"
              if stale else ""))  # fmt: skip
-    print(f"spool: {status['spool_depth']} messages unsent, oldest reading "
+    print(f"spool: {status['spool_depth']} messages not yet confirmed stored "
+          f"({status['unconfirmed']} of them taken by the broker), oldest reading "
           f"{_age(status['oldest_unsent_ms'])}; last broker acknowledgement "
           f"{_age(status['last_puback_ms'])}")  # fmt: skip
     if status["lost_readings"]:
