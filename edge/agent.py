@@ -23,6 +23,7 @@ from pathlib import Path
 
 import msgspec
 import paho.mqtt.client as paho
+from msgspec.structs import replace
 
 from edge import mqtt
 from edge.drivers import TapDriver
@@ -46,6 +47,7 @@ _LOGGER = logging.getLogger(__name__)
 # CONNACK reasons that mean this login will not work until someone changes it.
 LOGIN_REFUSED = {"Not authorized", "Bad user name or password", "Banned"}
 LOGIN_RETRY_S = 300
+HELD_MAX = 100_000  # readings kept in memory waiting for the clock (about a day of 8 taps)
 
 
 class TokenBucket:
@@ -106,6 +108,7 @@ class AgentCounters:
     refused: int = 0  # PUBACKs with a failure reason (MQTT 5): kept in the spool
     readings: int = 0
     confirmed: int = 0  # stored by ingest, by its word (with `confirm_stored`)
+    held_dropped: int = 0  # held too long for a clock that never came
     resent: int = 0  # sent again: acknowledged by the broker, but not confirmed in time
 
 
@@ -145,6 +148,8 @@ class EdgeAgent:
         self._catchup = TokenBucket(config.catchup_messages_per_s, burst=config.max_inflight)
         self.connected = threading.Event()
         self.refused: str | None = None  # why the broker refused our login, while it does
+        # While the clock is not set: readings stay in memory with monotonic times (`restamp`).
+        self.holding = False
         self.last_puback_ms: int | None = None
         self._telemetry = str(DeviceTopic(config.venue, config.device, TopicKind.TELEMETRY))
         self._status = str(DeviceTopic(config.venue, config.device, TopicKind.STATUS))
@@ -190,12 +195,26 @@ class EdgeAgent:
             self.record_pour(driver.tap, pour.end_ms, round(pour.ml, 1), pour.duration_ms)
 
     def _seal_full(self) -> None:
+        if self.holding:
+            excess = len(self._temps) + len(self._pours) - HELD_MAX
+            if excess > 0:  # no clock for days: the oldest go, counted
+                self._temps = self._temps[excess:]
+                self.counters.held_dropped += excess
+            return
         if len(self._temps) + len(self._pours) >= self.config.readings_per_message:
             self.seal()
 
+    def restamp(self, offset_ms: int) -> int:
+        """The clock is set: readings held with monotonic times get real ones (`+ offset_ms`),
+        and sealing resumes; how many were held."""
+        self._temps = [replace(r, ts=r.ts + offset_ms) for r in self._temps]
+        self._pours = [replace(r, ts=r.ts + offset_ms) for r in self._pours]
+        self.holding = False
+        return len(self._temps) + len(self._pours)
+
     def seal(self) -> None:
         """Move the readings held in memory into the spool as one message."""
-        if not (self._temps or self._pours):
+        if self.holding or not (self._temps or self._pours):
             return
         self.spool.add(self._temps, self._pours)
         self.counters.sealed += 1

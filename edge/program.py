@@ -35,6 +35,7 @@ import os
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -245,9 +246,13 @@ class HardwareTap(TapDriver):
 class Program:
     """Runs until `stop`: reads, seals, publishes, and writes `status.json` for `status`."""
 
-    def __init__(self, config: AgentFile, edge_source: EdgeSource | None = None) -> None:
+    def __init__(self, config: AgentFile, edge_source: EdgeSource | None = None,
+                 wall_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:  # fmt: skip
+        """`wall_ms`: the system clock (a test passes one that starts in 1970)."""
         self.config = config
-        self.agent = EdgeAgent(config.agent, config.mqtt)
+        self._wall_ms = wall_ms
+        self.agent = EdgeAgent(config.agent, config.mqtt, clock_ms=self._clock_ms)
+        self.agent.holding = not self._clock_set()
         serials = [w.probe for w in config.taps.values() if w.probe]
         self._reader = onewire.ProbeReader(serials, config.w1_root, every_s=config.sample_s / 2)
         lines = [w.flow_line for w in config.taps.values() if w.flow_line is not None]
@@ -278,12 +283,13 @@ class Program:
         try:
             while not stop.is_set():
                 now = time.monotonic()
-                if self._clock_plausible():
-                    for tap in self.taps:
-                        self.agent.sample_flow(tap, tap.calibration)
-                    if now >= next_sample:
-                        self._sample_temperatures()
-                        next_sample = now + self.config.sample_s
+                if self.agent.holding and self._clock_set():
+                    self._clock_came()
+                for tap in self.taps:
+                    self.agent.sample_flow(tap, tap.calibration)
+                if now >= next_sample:
+                    self._sample_temperatures()
+                    next_sample = now + self.config.sample_s
                 if now >= next_seal:
                     self.agent.seal()
                     next_seal = now + self.config.seal_s
@@ -299,17 +305,26 @@ class Program:
             self.write_status()
             self.agent.close()
 
-    def _clock_plausible(self) -> bool:
-        if time.time() * 1000 >= PLAUSIBLE_SINCE_MS:
-            return True
+    def _clock_set(self) -> bool:
+        return self._wall_ms() >= PLAUSIBLE_SINCE_MS
+
+    def _clock_ms(self) -> int:
+        """Wall time once the clock is set; before, monotonic time (which `restamp` shifts)."""
+        if not self.agent.holding:
+            return self._wall_ms()
         if not self._clock_warned:
-            _LOGGER.warning("the clock says %s: waiting for it to be set (NTP) before taking "
-                            "readings", time.strftime("%Y-%m-%d"))  # fmt: skip
+            _LOGGER.warning("the clock is not set (it says 1970): readings are held, to be "
+                            "stamped once it is (NTP)")  # fmt: skip
             self._clock_warned = True
-        return False
+        return time.monotonic_ns() // 1_000_000
+
+    def _clock_came(self) -> None:
+        offset = self._wall_ms() - time.monotonic_ns() // 1_000_000
+        held = self.agent.restamp(offset)
+        _LOGGER.info("the clock is set: %d held readings stamped and sealed", held)
 
     def _sample_temperatures(self) -> None:
-        now_ms = int(time.time() * 1000)
+        now_ms = self._clock_ms()
         for tap in self.taps:
             c = tap.temperature_c(now_ms)
             if c is not None:
@@ -334,6 +349,7 @@ class Program:
                 "acknowledged": self.agent.counters.acknowledged,
                 "refused": self.agent.counters.refused,
                 "pulse_bounces": self._counter.bounces,
+                "held_dropped": self.agent.counters.held_dropped,
             },
             "taps": {
                 tap.tap: {

@@ -9,13 +9,18 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from edge import onewire
 from edge.flowmeter import PulseCounter, RecordedEdges
-from edge.program import ConfigError, load
+from edge.program import ConfigError, Program, load
+from edge.spool import Spool
+from edge.wire import Telemetry
 from registry import changes
 from registry.db import engine_for, transaction
 from registry.models import Venue
@@ -182,3 +187,35 @@ def spool_depth(state: Path) -> int:
     """Messages in the agent's spool: sealed, and not yet confirmed stored by ingest."""
     with sqlite3.connect(state / "spool.sqlite") as db:
         return int(db.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
+
+def test_readings_taken_before_the_clock_is_set_are_held_and_stamped_once_it_is(
+    tmp_path: Path,
+) -> None:
+    """A Pi booted without network says 1970: its readings must not go out as 1970 (ingest
+    would refuse them as out of range), nor be lost."""
+    probe(tmp_path / "w1", "28-0316a2791bff", 4250)
+    config = tmp_path / "agent.toml"
+    config.write_text(
+        '[agent]\nvenue = "v"\ndevice = "edge-1"\nspool_path = "spool.sqlite"\nsample_s = 0.2\n'
+        f'seal_s = 0.2\n\n[mqtt]\nport = 9\n\n[hardware]\nw1_root = "{tmp_path / "w1"}"\n\n'
+        '[taps.tap-01]\nprobe = "28-0316a2791bff"\n'
+    )  # fmt: skip
+    wall = {"offset_ms": -int(time.time() * 1000) + 86_400_000}  # 2 January 1970
+    program = Program(load(config, state_dir=tmp_path / "state"),
+                      wall_ms=lambda: int(time.time() * 1000) + wall["offset_ms"])  # fmt: skip
+    stop = threading.Event()
+    runner = threading.Thread(target=program.run, args=(stop,), daemon=True)
+    runner.start()
+    try:
+        assert wait_for(lambda: len(program.agent._temps) >= 3, timeout_s=20)
+        assert program.agent.spool.depth() == 0  # held, not sealed with a 1970 time
+        wall["offset_ms"] = 0  # NTP answered
+        assert wait_for(lambda: program.agent.spool.depth() > 0, timeout_s=20)
+    finally:
+        stop.set()
+        runner.join(30)
+    now = time.time() * 1000
+    for _, payload in Spool(tmp_path / "state" / "spool.sqlite").pending(0, 1000):
+        for reading in msgspec.json.decode(payload, type=Telemetry).temps:
+            assert now - 60_000 < reading.ts <= now  # stamped with the real time it was taken
