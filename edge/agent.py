@@ -244,7 +244,7 @@ class EdgeAgent:
             _LOGGER.error("%s: broker refused the connection: %s", self.config.device, reason)
             return
         self.refused = None
-        client.reconnect_delay_set(mqtt.RECONNECT_MIN_S, mqtt.RECONNECT_MAX_S)
+        mqtt.back_off(client)
         if self.config.confirm_stored:
             client.subscribe(self._stored_topic, qos=1)
             self._stored.put([])  # a reconnect: whatever awaits confirmation goes again now

@@ -5,6 +5,7 @@ paho's error codes are translated into `MqttError` here, so callers never compar
 
 from __future__ import annotations
 
+import random
 import ssl
 
 import paho.mqtt.client as paho
@@ -15,6 +16,9 @@ from edge.settings import MqttSettings
 
 RECONNECT_MIN_S = 1
 RECONNECT_MAX_S = 30
+# The first retry waits 1 to 4 s, chosen per client, and doubles from there: a fleet that lost
+# its broker at once does not come back at once.
+RECONNECT_JITTER_S = 3
 
 
 class MqttError(RuntimeError):
@@ -35,8 +39,14 @@ def new_client(client_id: str, settings: MqttSettings, *, manual_ack: bool = Fal
             ca_certs=str(settings.ca_file) if settings.ca_file else None,
             tls_version=ssl.PROTOCOL_TLS_CLIENT,
         )
-    client.reconnect_delay_set(RECONNECT_MIN_S, RECONNECT_MAX_S)
+    back_off(client)
     return client
+
+
+def back_off(client: paho.Client) -> None:
+    """Reconnect after 1..4 s (jittered per call), doubling up to `RECONNECT_MAX_S`."""
+    first = RECONNECT_MIN_S + random.randint(0, RECONNECT_JITTER_S)
+    client.reconnect_delay_set(first, RECONNECT_MAX_S)
 
 
 def connect_properties(

@@ -11,6 +11,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from edge import mqtt
 from edge.agent import TokenBucket
 from edge.pour import DetectedPour, FlowCalibration, PourDetector
 from edge.settings import MqttSettings
@@ -137,3 +138,13 @@ def test_every_message_sealed_before_a_kill_9_is_in_the_spool_after_it(tmp_path:
     assert sealed <= set(kept)
     for payload in kept.values():
         assert len(msgspec.json.decode(payload, type=Telemetry).temps) == 50
+
+
+def test_a_fleets_reconnects_are_spread_out() -> None:
+    firsts = []
+    for k in range(40):
+        client = mqtt.new_client(f"c{k}", MqttSettings())
+        firsts.append(client._reconnect_min_delay)
+    assert min(firsts) >= mqtt.RECONNECT_MIN_S
+    assert max(firsts) <= mqtt.RECONNECT_MIN_S + mqtt.RECONNECT_JITTER_S
+    assert len(set(firsts)) > 1  # not the whole fleet at the same second
