@@ -346,6 +346,7 @@ class Program:
             "unconfirmed": self.agent.unconfirmed,
             "counters": {
                 "sealed": self.agent.counters.sealed,
+                "readings": self.agent.counters.readings,
                 "acknowledged": self.agent.counters.acknowledged,
                 "refused": self.agent.counters.refused,
                 "pulse_bounces": self._counter.bounces,

@@ -4,6 +4,7 @@ InfluxDB, killed with -9 and started again."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -26,7 +27,8 @@ from registry.db import engine_for, transaction
 from registry.models import Venue
 from registry.provisioning import agent_config, mqtt_login
 from stack.settings import Settings
-from tests.conftest import IngestThread, end_session
+from tests.apiserver import bearer, make_tenant, serving
+from tests.conftest import IngestThread, end_session, make_settings, new_broker
 from tests.factories import register_venue
 from tests.readback import wait_for
 from timeseries.influx import InfluxQL
@@ -219,3 +221,88 @@ def test_readings_taken_before_the_clock_is_set_are_held_and_stamped_once_it_is(
     for _, payload in Spool(tmp_path / "state" / "spool.sqlite").pending(0, 1000):
         for reading in msgspec.json.decode(payload, type=Telemetry).temps:
             assert now - 60_000 < reading.ts <= now  # stamped with the real time it was taken
+
+
+def api_provisioned(settings: Settings, path: Path) -> None:
+    """The agent config the HTTP API answers for a new device edge-2 of `venue-api`, written
+    to `path` as it came."""
+    with serving(settings) as api:
+        tenant = make_tenant(settings, "Brouwerij", "venue-api")
+        answer = api.post("/venues/venue-api/devices", json={"id": "edge-2"},
+                          headers=bearer(tenant.operator_key))  # fmt: skip
+        assert answer.status_code == 201, answer.text
+    path.write_text(answer.json()["agent_config"])
+
+
+def test_the_config_the_api_hands_out_starts_the_agent_as_is(
+    settings: Settings, tmp_path: Path
+) -> None:
+    config, state = tmp_path / "agent.toml", tmp_path / "state"
+    state.mkdir()
+    api_provisioned(settings, config)
+    unchanged = agent(config, state)
+    try:
+        assert wait_for(lambda: status(state).get("connected") is True, timeout_s=30)
+    finally:
+        unchanged.send_signal(signal.SIGTERM)
+        assert unchanged.wait(30) == 0
+    assert "no taps in the config" in (state / "agent.log").read_text()
+
+
+@pytest.mark.slow
+def test_the_agent_loses_nothing_while_the_broker_is_down_a_minute(
+    tmp_path: Path, influx: object
+) -> None:
+    """Wired to a probe, it keeps reading through a minute without its broker, and every
+    reading it took is stored once. (The default run holds the same guarantee with the broker
+    killed three times: tests/test_end_to_end_ack.py.)"""
+    broker = new_broker(tmp_path / "mosquitto")
+    settings = make_settings(tmp_path, broker, influx)  # type: ignore[arg-type]
+    config, state, w1 = tmp_path / "agent.toml", tmp_path / "state", tmp_path / "w1"
+    state.mkdir()
+    api_provisioned(settings, config)
+    probe(w1, "28-0316a2791bff", 4250)
+    config.write_text(
+        config.read_text().replace("[agent]\n", "[agent]\nsample_s = 1\nseal_s = 1\n")
+        + f'\n[hardware]\nw1_root = "{w1}"\n\n[taps.tap-01]\nprobe = "28-0316a2791bff"\n'
+    )  # fmt: skip
+    try:
+        with IngestThread(settings):
+            running = agent(config, state)
+            try:
+                assert wait_for(lambda: stored_temperatures(settings, "venue-api") >= 3)
+                broker.process.stop()
+                time.sleep(60)  # the outage itself: what is measured is what survives it
+                broker.restart()
+                assert wait_for(lambda: status(state).get("connected") is True, timeout_s=60)
+            finally:
+                running.send_signal(signal.SIGTERM)
+                assert running.wait(30) == 0
+            taken = status(state)["counters"]["readings"]
+            quiet = tmp_path / "quiet.toml"
+            quiet.write_text(config.read_text().split("\n[taps.")[0])
+            drain = agent(quiet, state)
+            try:
+                assert wait_for(lambda: spool_depth(state) == 0, timeout_s=60)
+            finally:
+                drain.send_signal(signal.SIGTERM)
+                assert drain.wait(30) == 0
+            assert wait_for(lambda: stored_temperatures(settings, "venue-api") == taken)
+        end_session(settings)
+    finally:
+        broker.process.stop()
+    assert taken > 60  # it kept reading through the outage
+
+
+def status(state: Path) -> dict:
+    path = state / "status.json"
+    return json.loads(path.read_text()) if path.exists() else {}  # type: ignore[no-any-return]
+
+
+def stored_temperatures(settings: Settings, venue: str) -> int:
+    influx = InfluxQL(settings.influx)
+    try:
+        series = influx.query(f'SELECT count("c") FROM "temperature" WHERE "venue" = \'{venue}\'')
+    finally:
+        influx.close()
+    return int(series[0]["values"][0][1]) if series else 0
