@@ -11,6 +11,8 @@ added to it: which probe and which flow-meter line belong to which tap.
     spool_path = "/var/lib/tapsense-agent/spool.sqlite"
     sample_s = 30                 # how often the probes are recorded (default 30)
     seal_s = 5                    # readings are sealed into the spool at least this often
+    confirm_stored = true         # keep each message until ingest stored it (default true)
+    spool_max_messages = 200000   # past this (or a full disk) the oldest go, counted
 
     [mqtt]                        # from provisioning
     host = "broker.example.com"
