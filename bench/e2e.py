@@ -120,7 +120,7 @@ def end_to_end(
         fleet.connect()
         if not fleet.drain(timeout_s=1800):
             raise RuntimeError("agents did not drain their spools")
-        while (count := stored_readings(influx, "venue")) < sent:
+        while (count := stored_readings(influx, "venue-.*")) < sent:
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
     finally:

@@ -105,7 +105,7 @@ def print_scorecard(target: Target, scenario: sc.Scenario, fleet: Fleet) -> int:
     try:
         deadline = time.monotonic() + SCORE_WAIT_S
         stored = 0
-        while (stored := _stored_of(influx, venues)) < fleet.truth.total:
+        while (stored := stored_readings(influx, venue_regex(venues))) < fleet.truth.total:
             if time.monotonic() > deadline:
                 _LOGGER.error("the stack stored %d of %d readings in %d s; no scorecard",
                               stored, fleet.truth.total, SCORE_WAIT_S)  # fmt: skip
@@ -129,17 +129,9 @@ SCORE_SETTLE_S = 3
 AFTER_END_MS = 86_400_000  # events a day past the scenario's end still belong to it
 
 
-def _venue_filter(venues: list[str]) -> str:
+def venue_regex(venues: list[str]) -> str:
+    """A regular expression matching exactly these venue ids."""
     return "|".join(re.escape(v) for v in venues)
-
-
-def _stored_of(influx: InfluxQL, venues: list[str]) -> int:
-    where = f'WHERE "venue" =~ /^({_venue_filter(venues)})$/'
-    total = 0
-    for measurement, field in ((lineproto.TEMPERATURE, "c"), (lineproto.POUR, "ml")):
-        series = influx.query(f'SELECT count("{field}") FROM "{measurement}" {where}')
-        total += int(series[0]["values"][0][1]) if series else 0
-    return total
 
 
 def quality_events(
@@ -148,7 +140,7 @@ def quality_events(
     """The quality events InfluxDB holds for these venues between the two times."""
     series = influx.query(
         f'SELECT "level", "value", "detail" FROM "{lineproto.QUALITY}" '
-        f'WHERE "venue" =~ /^({_venue_filter(venues)})$/ AND time >= {start_ms}ms '
+        f'WHERE "venue" =~ /^({venue_regex(venues)})$/ AND time >= {start_ms}ms '
         f'AND time < {end_ms}ms GROUP BY "venue", "tap", "check"'
     )
     return [
@@ -204,9 +196,10 @@ class LoadReport:
         )
 
 
-def stored_readings(influx: InfluxQL, venue_prefix: str | None = None) -> int:
-    """Temperatures and pours InfluxDB holds (of venues `{venue_prefix}-...`), counted by it."""
-    where = f' WHERE "venue" =~ /^{venue_prefix}-/' if venue_prefix else ""
+def stored_readings(influx: InfluxQL, venues: str | None = None) -> int:
+    """Temperatures and pours InfluxDB holds (of the venues whose whole id matches the regular
+    expression `venues`), counted by it."""
+    where = f' WHERE "venue" =~ /^({venues})$/' if venues else ""
     total = 0
     for measurement, field in ((lineproto.TEMPERATURE, "c"), (lineproto.POUR, "ml")):
         series = influx.query(f'SELECT count("{field}") FROM "{measurement}"{where}')
@@ -271,7 +264,7 @@ def load(
         stored = 0
         while time.monotonic() < deadline:
             try:
-                stored = stored_readings(influx, prefix)
+                stored = stored_readings(influx, f"{re.escape(prefix)}-.*")
             except InfluxError as exc:
                 _LOGGER.warning("InfluxDB: %s", exc)
             if stored >= sent:

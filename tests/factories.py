@@ -44,11 +44,13 @@ def register_venue(
 
 
 def revoke(settings: Settings, venue_id: str, device_id: str) -> None:
+    """Revoke a device as an operator would; a broker the registry manages hears of it when
+    the change commits (no sync of the test's own)."""
     engine = engine_for(settings.registry_url)
     try:
         with transaction(engine) as db:
             device = db.get(Device, (venue_id, device_id))
             assert device is not None
-            changes.revoke_device(db, device)
+            changes.revoke_device(db, device, broker_auth_dir=settings.registry.broker_auth_dir)
     finally:
         engine.dispose()

@@ -81,6 +81,19 @@ def stored_count(settings: Settings) -> int:
         client.close()
 
 
+def stored_of(settings: Settings, venue: str, measurement: str = "temperature",
+              field: str = "c") -> int:  # fmt: skip
+    """One venue's points of one measurement, counted by InfluxDB."""
+    client = InfluxQL(settings.influx)
+    try:
+        series = client.query(
+            f'SELECT count("{field}") FROM "{measurement}" WHERE "venue" = \'{venue}\''
+        )
+    finally:
+        client.close()
+    return int(series[0]["values"][0][1]) if series else 0
+
+
 def assert_stored_once(settings: Settings, truth: GroundTruth, timeout_s: float = 180.0) -> None:
     """Every reading sent is in InfluxDB, equal to what was sent, and none more."""
     assert wait_for(lambda: stored_count(settings) >= truth.total, timeout_s=timeout_s)

@@ -30,7 +30,7 @@ from stack.settings import Settings
 from tests.apiserver import bearer, make_tenant, serving
 from tests.conftest import IngestThread, end_session, make_settings, new_broker
 from tests.factories import register_venue
-from tests.readback import wait_for
+from tests.readback import stored_of, wait_for
 from timeseries.influx import InfluxQL
 
 W1_SLAVE = "72 01 4b 46 7f ff 0e 10 57 : crc=57 {crc}\n72 01 4b 46 7f ff 0e 10 57 t={milli}\n"
@@ -137,16 +137,16 @@ def test_the_agent_program_stores_its_taps_readings_and_survives_kill_9(
     state.mkdir()
     influx = InfluxQL(settings.influx)
 
-    def stored(measurement: str, field: str) -> int:
-        series = influx.query(f'SELECT count("{field}") FROM "{measurement}" '
-                              f"WHERE \"venue\" = '{venue}'")  # fmt: skip
-        return int(series[0]["values"][0][1]) if series else 0
-
     with IngestThread(settings):
         first = agent(config, state)
         try:
-            assert wait_for(lambda: stored("temperature", "c") >= 3 and stored("pour", "ml") == 1,
-                            timeout_s=60), (state / "agent.log").read_text()  # fmt: skip
+            assert wait_for(
+                lambda: (
+                    stored_of(settings, venue) >= 3
+                    and stored_of(settings, venue, "pour", "ml") == 1
+                ),
+                timeout_s=60,
+            ), (state / "agent.log").read_text()
             [[_, ml]] = influx.query(f"SELECT \"ml\" FROM \"pour\" WHERE \"venue\" = '{venue}'")[
                 0]["values"]  # fmt: skip
             assert ml == pytest.approx(500.0, abs=1)
@@ -159,30 +159,35 @@ def test_the_agent_program_stores_its_taps_readings_and_survives_kill_9(
         finally:
             os.kill(first.pid, signal.SIGKILL)
             first.wait(30)
-        before = stored("temperature", "c")
+        before = stored_of(settings, venue)
         probe(w1, "28-0316a2791bff", 4500)
         second = agent(config, state)
         try:
             # The spool it left behind goes out; new readings follow.
-            assert wait_for(lambda: stored("temperature", "c") >= before + 3, timeout_s=60)
+            assert wait_for(lambda: stored_of(settings, venue) >= before + 3, timeout_s=60)
         finally:
             second.send_signal(signal.SIGTERM)
             assert second.wait(30) == 0
-        # What ingest had not yet confirmed when it stopped is still in the spool: a third
-        # start (with no taps, so nothing new) sends it again until ingest confirms it all.
-        quiet = tmp_path / "quiet.toml"
-        quiet.write_text(config.read_text().split("\n[taps.")[0])
-        third = agent(quiet, state)
-        try:
-            assert wait_for(lambda: spool_depth(state) == 0, timeout_s=60)
-        finally:
-            third.send_signal(signal.SIGTERM)
-            assert third.wait(30) == 0
+        # What ingest had not yet confirmed when it stopped is still in the spool.
+        drain(config, state)
     end_session(settings)
     influx.close()
     log = (state / "agent.log").read_text()
     assert "Traceback" not in log, log
     assert spool_depth(state) == 0
+
+
+def drain(config: Path, state: Path) -> None:
+    """Start the agent once more with no taps (so nothing new) until ingest has confirmed all
+    its spool held, then stop it."""
+    quiet = state / "quiet.toml"
+    quiet.write_text(config.read_text().split("\n[taps.")[0])
+    drainer = agent(quiet, state)
+    try:
+        assert wait_for(lambda: spool_depth(state) == 0, timeout_s=60)
+    finally:
+        drainer.send_signal(signal.SIGTERM)
+        assert drainer.wait(30) == 0
 
 
 def spool_depth(state: Path) -> int:
@@ -270,7 +275,7 @@ def test_the_agent_loses_nothing_while_the_broker_is_down_a_minute(
         with IngestThread(settings):
             running = agent(config, state)
             try:
-                assert wait_for(lambda: stored_temperatures(settings, "venue-api") >= 3)
+                assert wait_for(lambda: stored_of(settings, "venue-api") >= 3)
                 broker.process.stop()
                 time.sleep(60)  # the outage itself: what is measured is what survives it
                 broker.restart()
@@ -279,15 +284,8 @@ def test_the_agent_loses_nothing_while_the_broker_is_down_a_minute(
                 running.send_signal(signal.SIGTERM)
                 assert running.wait(30) == 0
             taken = status(state)["counters"]["readings"]
-            quiet = tmp_path / "quiet.toml"
-            quiet.write_text(config.read_text().split("\n[taps.")[0])
-            drain = agent(quiet, state)
-            try:
-                assert wait_for(lambda: spool_depth(state) == 0, timeout_s=60)
-            finally:
-                drain.send_signal(signal.SIGTERM)
-                assert drain.wait(30) == 0
-            assert wait_for(lambda: stored_temperatures(settings, "venue-api") == taken)
+            drain(config, state)
+            assert wait_for(lambda: stored_of(settings, "venue-api") == taken)
         end_session(settings)
     finally:
         broker.process.stop()
@@ -297,12 +295,3 @@ def test_the_agent_loses_nothing_while_the_broker_is_down_a_minute(
 def status(state: Path) -> dict:
     path = state / "status.json"
     return json.loads(path.read_text()) if path.exists() else {}  # type: ignore[no-any-return]
-
-
-def stored_temperatures(settings: Settings, venue: str) -> int:
-    influx = InfluxQL(settings.influx)
-    try:
-        series = influx.query(f'SELECT count("c") FROM "temperature" WHERE "venue" = \'{venue}\'')
-    finally:
-        influx.close()
-    return int(series[0]["values"][0][1]) if series else 0

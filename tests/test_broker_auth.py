@@ -26,7 +26,7 @@ from registry.provisioning import agent_config, mqtt_login
 from stack.services import free_port, start_mosquitto
 from stack.settings import MqttSettings, Settings
 from tests.conftest import Broker, IngestThread, end_session, make_settings
-from tests.factories import register_venue
+from tests.factories import register_venue, revoke
 from tests.readback import stored_temperatures, wait_for
 
 T0 = 1_750_000_000_000
@@ -164,13 +164,7 @@ def test_a_revoked_device_is_dropped_and_refused_and_others_keep_their_session(
     device_a = Client(settings, logins["venue-a"])
     device_b = Client(settings, logins["venue-b"])
     assert not device_a.code.is_failure and not device_b.code.is_failure
-    engine = engine_for(settings.registry_url)
-    with transaction(engine) as db:
-        device = db.get(Device, ("venue-a", "edge-1"))
-        assert device is not None
-        # No sync of our own: the change rewrites the broker's logins once it commits.
-        changes.revoke_device(db, device, broker_auth_dir=settings.registry.broker_auth_dir)
-    engine.dispose()
+    revoke(settings, "venue-a", "edge-1")  # the broker's logins are rewritten on commit
 
     assert device_a.disconnected.wait(10), "the broker kept the revoked device connected"
     again = Client(settings, logins["venue-a"])
@@ -253,12 +247,7 @@ def test_a_revoked_devices_agent_says_so_and_does_not_hammer_the_broker(
     secured: tuple, tmp_path: Path
 ) -> None:
     settings, logins = secured
-    engine = engine_for(settings.registry_url)
-    with transaction(engine) as db:
-        device = db.get(Device, ("venue-a", "edge-1"))
-        assert device is not None
-        changes.revoke_device(db, device, broker_auth_dir=settings.registry.broker_auth_dir)
-    engine.dispose()
+    revoke(settings, "venue-a", "edge-1")
     login = logins["venue-a"]
     config = AgentConfig(venue="venue-a", device="edge-1", spool_path=tmp_path / "spool.sqlite")
     agent = EdgeAgent(config, MqttSettings(port=settings.mqtt.port, username=login.username,

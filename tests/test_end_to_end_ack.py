@@ -10,11 +10,9 @@ import threading
 from pathlib import Path
 
 from edge.agent import AgentConfig, EdgeAgent
-from stack.settings import Settings
 from tests.conftest import Broker, IngestThread, end_session, make_settings, new_broker
 from tests.factories import register_venue
-from tests.readback import wait_for
-from timeseries.influx import InfluxQL
+from tests.readback import stored_of, wait_for
 
 T0 = 1_750_000_000_000
 VENUE = "venue-e2e-ack"
@@ -40,15 +38,6 @@ class Pumping:
     def __exit__(self, *_exc: object) -> None:
         self.stop.set()
         self.thread.join(10)
-
-
-def stored(settings: Settings) -> int:
-    influx = InfluxQL(settings.influx)
-    try:
-        series = influx.query(f'SELECT count("c") FROM "temperature" WHERE "venue" = \'{VENUE}\'')
-    finally:
-        influx.close()
-    return int(series[0]["values"][0][1]) if series else 0
 
 
 def test_the_broker_killed_while_ingest_is_behind_loses_no_reading(
@@ -80,10 +69,12 @@ def test_the_broker_killed_while_ingest_is_behind_loses_no_reading(
                 assert wait_for(lambda: agent.spool.depth() == 0, timeout_s=120), (
                     f"{agent.spool.depth()} messages never confirmed"
                 )
-                assert wait_for(lambda: stored(settings) == READINGS, timeout_s=30)
+                assert wait_for(lambda: stored_of(settings, VENUE) == READINGS, timeout_s=30)
         end_session(settings)
         assert agent.counters.confirmed >= 40
-        assert stored(settings) == READINGS  # every reading once (a resent one overwrites)
+        assert (
+            stored_of(settings, VENUE) == READINGS
+        )  # every reading once (a resent one overwrites)
     finally:
         agent.close()
         broker.process.stop()
