@@ -31,7 +31,6 @@ class Staff:
         self._engine = engine
         self._pause_s = pause_s
         self._lock = threading.Lock()
-        self.recorded = 0
 
     def __call__(self, event: TruthEvent) -> None:
         keg = KegChangeIn(keg_l=float(event.detail["keg_l"]), at_ms=event.ts_ms)
@@ -42,6 +41,5 @@ class Staff:
                 _LOGGER.warning("keg change on %s/%s: not registered", event.venue, event.tap)
                 return
             changes.change_keg(db, venue, tap, keg)
-            self.recorded += 1
         if self._pause_s:
             time.sleep(self._pause_s)
