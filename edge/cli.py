@@ -19,7 +19,15 @@ import time
 from pathlib import Path
 
 from edge import onewire
-from edge.program import AgentFile, ConfigError, Program, calibrate, load, with_k_factor
+from edge.program import (
+    AgentFile,
+    ConfigError,
+    Program,
+    calibrate,
+    calibration_line,
+    load,
+    with_k_factor,
+)
 
 EPILOG = """\
 examples:
@@ -87,6 +95,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     config = _config(args)
+    calibration_line(config, args.tap, args.poured_ml)  # a clear refusal before the instruction
     print(f"pour exactly {args.poured_ml:g} mL from {args.tap} into a measuring jug now "
           f"(waiting up to {args.timeout:.0f} s)")  # fmt: skip
     try:

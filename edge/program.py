@@ -174,6 +174,16 @@ def with_k_factor(text: str, tap: str, k_factor: float) -> str:
     return "".join(lines)
 
 
+def calibration_line(config: AgentFile, tap: str, poured_ml: float) -> int:
+    """The flow-meter line to calibrate, or why it cannot be."""
+    wiring = config.taps.get(tap)
+    if wiring is None or wiring.flow_line is None:
+        raise ConfigError(f"tap {tap!r} has no flow_line in the config")
+    if not poured_ml > 0:
+        raise ConfigError("--poured-ml must be more than 0")
+    return wiring.flow_line
+
+
 def calibrate(
     config: AgentFile,
     tap: str,
@@ -183,12 +193,7 @@ def calibrate(
 ) -> tuple[int, float]:
     """Count one measured pour on the tap's flow meter: (pulses, pulses per litre). The pour
     ends when no pulse came for the pour detector's idle gap after the first."""
-    wiring = config.taps.get(tap)
-    if wiring is None or wiring.flow_line is None:
-        raise ConfigError(f"tap {tap!r} has no flow_line in the config")
-    if not poured_ml > 0:
-        raise ConfigError("--poured-ml must be more than 0")
-    line = wiring.flow_line
+    line = calibration_line(config, tap, poured_ml)
     source = edge_source or (RecordedEdges(config.edges_file) if config.edges_file
                              else GpiodEdges(config.gpio_chip, [line]))  # fmt: skip
     counter = PulseCounter([line])
