@@ -15,6 +15,7 @@ from registry.inputs import (
     KegChangeIn,
     KegChangePatch,
     KeyIn,
+    Language,
     RoleName,
     RowId,
     TapIn,
@@ -64,6 +65,7 @@ class UserOut(BaseModel):
     email: str
     name: str
     role: RoleName
+    language: Language
     created_ms: int
     disabled_ms: int | None
 

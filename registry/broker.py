@@ -45,7 +45,11 @@ SERVICE_ACL = {
         f"topic write {QUALITY_TOPIC_ROOT}/#",
         f"topic write {DOWNLINK_ROOT}/+/+/stored",  # which messages each device may forget
     ],
-    "alerts": [f"topic read {QUALITY_TOPIC_ROOT}/#", f"topic write {DOWNLINK_ROOT}/#"],
+    "alerts": [
+        f"topic read {QUALITY_TOPIC_ROOT}/#",
+        f"topic read {TOPIC_ROOT}/+/+/{TopicKind.STATUS}",  # a device offline is an alert
+        f"topic write {DOWNLINK_ROOT}/#",
+    ],
 }
 
 

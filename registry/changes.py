@@ -80,7 +80,7 @@ def create_user(db: Session, organisation_id: int, body: UserIn) -> User:
     if db.scalar(select(User).where(User.email == body.email)) is not None:
         raise Conflict(f"a user with e-mail {body.email!r} exists")
     user = User(organisation_id=organisation_id, email=body.email, name=body.name,
-                role=Role(body.role), created_ms=now_ms())  # fmt: skip
+                role=Role(body.role), language=body.language, created_ms=now_ms())  # fmt: skip
     db.add(user)
     db.flush()
     return user

@@ -26,7 +26,11 @@ class RegistryError(RuntimeError):
     """The registry database cannot be used as it is (missing, or at another revision)."""
 
 
-def engine_for(url: str) -> Engine:
+def engine_for(url: str, *, serialised: bool = False) -> Engine:
+    """An engine for the registry at `url`. `serialised`: on SQLite, every transaction takes
+    the write lock when it begins (`BEGIN IMMEDIATE`), so that what it read cannot change
+    before it writes; for services that read, decide and write (alerts). PostgreSQL gets the
+    same from the row locks such code takes (`SELECT ... FOR UPDATE`)."""
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -35,8 +39,21 @@ def engine_for(url: str) -> Engine:
         # threads because each request's session holds its own.
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        if serialised:
+            # Python's sqlite3 begins a transaction only before a write, so a read-then-write
+            # races by default; take over BEGIN (the SQLAlchemy documentation's recipe).
+            event.listen(engine, "connect", _no_implicit_begin)
+            event.listen(engine, "begin", _begin_immediate)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _no_implicit_begin(connection: Any, _record: object) -> None:
+    connection.isolation_level = None
+
+
+def _begin_immediate(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(connection: Any, _record: object) -> None:
@@ -70,9 +87,9 @@ def migrate(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def open_registry(url: str) -> Engine:
+def open_registry(url: str, *, serialised: bool = False) -> Engine:
     """The engine of a registry at the current revision, or a clear error saying what to run."""
-    engine = engine_for(url)
+    engine = engine_for(url, serialised=serialised)
     found, head = current_revision(engine), head_revision()
     if found != head:
         engine.dispose()

@@ -30,6 +30,8 @@ Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 Hours = Annotated[str, StringConstraints(pattern=HOURS_PATTERN)]
 Email = Annotated[str, StringConstraints(max_length=254, pattern=f"^{_WORD}+@{_WORD}+\\.{_WORD}+$")]
 RoleName = Literal["operator", "owner"]  # the roles a person can be given
+# The languages of the message catalogue (`texts.LANGUAGES`; a test keeps the two equal).
+Language = Literal["en", "nl"]
 
 
 class _In(BaseModel):
@@ -40,6 +42,7 @@ class UserIn(_In):
     email: Email
     name: Text
     role: RoleName
+    language: Language = Field("en", description="what the user reads: alerts, reports, e-mail")
 
 
 class KeyIn(_In):

@@ -60,6 +60,7 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))  # operator | owner
+    language: Mapped[str] = mapped_column(String(8), server_default="en")  # texts.LANGUAGES
     created_ms: Mapped[int]
     disabled_ms: Mapped[int | None]
 

@@ -90,6 +90,13 @@ def cmd_ingest(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_alerts(settings: Settings, _args: argparse.Namespace) -> int:
+    from alerts.service import run_alerts
+
+    run_alerts(settings.for_alerts(), _stop_on_signals())
+    return 0
+
+
 def cmd_api(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -208,6 +215,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("ingest", help="run the ingest worker").set_defaults(run=cmd_ingest)
     sub.add_parser("api", help="run the HTTP API").set_defaults(run=cmd_api)
+    sub.add_parser(
+        "alerts",
+        help="run the alerts service: quality events to alerts, e-mail and webhooks",
+        description="Consumes the quality events ingest publishes and devices' presence, keeps "
+        "the alerts in the registry's database and sends notifications (SMTP settings under "
+        "[smtp]). Two may run at once with different alerts.client_id values.",
+    ).set_defaults(run=cmd_alerts)
 
     sim = sub.add_parser(
         "simulate",

@@ -25,6 +25,7 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as PydanticSettingsError
 
+from alerts.settings import AlertsSettings, AlertsSetup, SmtpSettings
 from api.settings import ApiSettings, ApiSetup
 from edge.settings import MqttSettings
 from ingest.settings import IngestSettings, IngestSetup, QualitySettings
@@ -52,6 +53,8 @@ class Settings(BaseSettings):
     quality: QualitySettings = QualitySettings()
     api: ApiSettings = ApiSettings()
     registry: RegistrySettings = RegistrySettings()
+    alerts: AlertsSettings = AlertsSettings()
+    smtp: SmtpSettings = SmtpSettings()
 
     @property
     def broker_auth_dir(self) -> Path | None:
@@ -73,6 +76,10 @@ class Settings(BaseSettings):
             registry_url=self.registry_url, registry_refresh_s=self.registry.refresh_s,
             state_dir=self.home,
         )  # fmt: skip
+
+    def for_alerts(self) -> AlertsSetup:
+        return AlertsSetup(alerts=self.alerts, smtp=self.smtp, mqtt=self.mqtt,
+                           registry_url=self.registry_url)  # fmt: skip
 
     def for_simulators(self) -> Target:
         return Target(

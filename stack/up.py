@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import select
 
+from alerts.service import READY_LINE as ALERTS_READY
 from ingest.worker import READY_LINE
 from registry import changes
 from registry.broker import write_auth_files
@@ -74,6 +75,7 @@ def prepare_registry(settings: Settings, auth_dir: Path) -> str:
     try:
         with transaction(engine) as db:
             changes.service_login(db, "ingest")
+            changes.service_login(db, "alerts")
             org = db.scalar(select(Organisation).where(Organisation.name == FLEET_ORGANISATION))
             org = org or changes.create_organisation(db, FLEET_ORGANISATION)
             operator = db.scalar(select(User).where(User.email == FLEET_OPERATOR))
@@ -130,6 +132,8 @@ def run_stack(settings: Settings, *, fleet_venues: int, taps: int, stop: threadi
         supervisor.start(Child(influxd, lambda: influx_pings(f"http://{host}:{port}"), 60.0))
         ingest = tapsense_process(logs, "ingest")
         supervisor.start(Child(ingest, lambda: log_says(ingest.log_path, READY_LINE), 120.0))
+        alerts = tapsense_process(logs, "alerts")
+        supervisor.start(Child(alerts, lambda: log_says(alerts.log_path, ALERTS_READY), 60.0))
         api = tapsense_process(logs, "api")
         supervisor.start(Child(api, lambda: tcp_accepts(settings.api.host, settings.api.port)))
         if fleet_venues:

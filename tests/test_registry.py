@@ -15,6 +15,7 @@ from ingest.registry_view import RegistryView
 from ingest.settings import QualitySettings
 from registry import access, changes
 from registry.access import Role
+from registry.alert_models import Base
 from registry.db import (
     RegistryError,
     alembic_config,
@@ -27,7 +28,7 @@ from registry.db import (
     transaction,
 )
 from registry.directory import TapConfig, load_directory, refusal, tap_events_since
-from registry.models import Base, Beer, Device, KegChange, LineCleaning, MqttCredential, Tap, Venue
+from registry.models import Beer, Device, KegChange, LineCleaning, MqttCredential, Tap, Venue
 from simulators.fleet import simple_scenario
 from simulators.provision import provision
 

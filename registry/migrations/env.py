@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
+from registry.alert_models import Base  # the whole schema: alert_models adds to models
 from registry.db import engine_for
-from registry.models import Base
 
 config = context.config
 target_metadata = Base.metadata

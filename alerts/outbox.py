@@ -1,0 +1,225 @@
+"""From changes to tell to notifications in the outbox: grouped per venue, rendered once in
+each recipient's language, written in the same transaction that marks the changes grouped.
+
+A notification's content is fixed when it is written, so every retry sends the same bytes
+under the same id (the `webhook-id`, the e-mail's Message-ID).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import jinja2
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from alerts import messages
+from alerts.lifecycle import Change
+from alerts.messages import Item, Line
+from alerts.store import OPERATORS, VENUE, LostRace, policy_of
+from registry.access import Role
+from registry.alert_models import Alert, Notification, PendingChange, WebhookEndpoint
+from registry.models import Beer, Tap, User, Venue
+from texts import Texts
+from timeseries.events import Level
+
+WEBHOOK = "webhook"
+EMAIL = "email"
+PENDING, SENT, DEAD = "pending", "sent", "dead"
+
+COLOURS = {Level.CRITICAL: "#b3261e", Level.WARNING: "#b26a00", Level.OK: "#2e7d32"}
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    subject: str
+    text: str
+    html: str
+
+
+@lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(loader=jinja2.PackageLoader("alerts", "templates"), autoescape=True)
+    return env.get_template("email.html")
+
+
+def render_email(t: Texts, venue_name: str, lines: list[Line]) -> Email:
+    """The e-mail for a group of changes, as plain text and HTML from the same words."""
+    subject = messages.subject_line(t, venue_name, lines)
+    footer = t._(
+        "Sent by Tapsense for %(venue)s. Acknowledge an alert to stop reminders.", venue=venue_name
+    )
+    remedy_label = t._("What to do:")
+    shown = []
+    text = [subject, ""]
+    for x in lines:
+        resolved = x.change is Change.RESOLVED
+        label = t._("Resolved") if resolved else messages.severity_word(t, x.severity)
+        colour = COLOURS[Level.OK if resolved else x.severity]
+        shown.append(
+            {
+                "label": label,
+                "colour": colour,
+                "title": x.title,
+                "headline": x.headline,
+                "remedy": x.remedy,
+            }
+        )
+        text += [f"{label}: {x.title}", x.headline]
+        if x.remedy:
+            text.append(f"{remedy_label} {x.remedy}")
+        text.append("")
+    text.append(footer)
+    html = _template().render(
+        language=t.language,
+        subject=subject,
+        venue=venue_name,
+        lines=shown,
+        remedy_label=remedy_label,
+        footer=footer,
+    )
+    return Email(subject, "\n".join(text) + "\n", html)
+
+
+def group(db: Session, now_ms: int) -> int:
+    """Write the notifications of every venue whose oldest change to tell has waited out the
+    venue's grouping time; how many it wrote."""
+    pending = db.scalars(
+        select(PendingChange)
+        .where(PendingChange.grouped_ms.is_(None))
+        .order_by(PendingChange.id)
+        .with_for_update()
+    ).all()
+    by_venue: dict[str, list[PendingChange]] = defaultdict(list)
+    for change in pending:
+        by_venue[change.venue_id].append(change)
+    written = 0
+    for venue_id, changes in by_venue.items():
+        wait_ms = policy_of(db, venue_id).group_wait_s * 1000
+        if min(c.created_ms for c in changes) + wait_ms > now_ms:
+            continue
+        done = db.execute(
+            update(PendingChange)
+            .where(
+                PendingChange.id.in_([c.id for c in changes]), PendingChange.grouped_ms.is_(None)
+            )
+            .values(grouped_ms=now_ms)
+        ).rowcount  # type: ignore[attr-defined]
+        if done != len(changes):
+            raise LostRace(f"the changes to tell of {venue_id} were grouped meanwhile")
+        written += _notify(db, db.get_one(Venue, venue_id), changes, now_ms)
+    return written
+
+
+def _notify(db: Session, venue: Venue, changes: list[PendingChange], now_ms: int) -> int:
+    written = 0
+    for audience in (VENUE, OPERATORS):
+        items = [_item(db, c) for c in changes if c.audience == audience]
+        if not items:
+            continue
+        for channel, target, language in _recipients(db, venue, audience):
+            t = Texts(language, venue.timezone)
+            lines = [messages.line(t, i) for i in items]
+            if channel == EMAIL:
+                email = render_email(t, venue.name, lines)
+                payload: dict[str, Any] = {
+                    "subject": email.subject,
+                    "text": email.text,
+                    "html": email.html,
+                }
+            else:
+                payload = _webhook_body(t, venue, items, lines)
+            db.add(
+                Notification(
+                    id=f"msg_{uuid.uuid4().hex}",
+                    venue_id=venue.id,
+                    channel=channel,
+                    target=target,
+                    payload=payload,
+                    state=PENDING,
+                    attempts=0,
+                    next_attempt_ms=now_ms,
+                    created_ms=now_ms,
+                )
+            )
+            written += 1
+    return written
+
+
+def _recipients(db: Session, venue: Venue, audience: str) -> list[tuple[str, str, str]]:
+    """(channel, target, language) for everyone who hears of this venue's changes."""
+    if audience == OPERATORS:
+        operators = db.scalars(
+            select(User)
+            .where(
+                User.organisation_id == venue.organisation_id,
+                User.role == Role.OPERATOR,
+                User.disabled_ms.is_(None),
+            )
+            .order_by(User.id)
+        )
+        return [(EMAIL, u.email, u.language) for u in operators]
+    owner = db.get(User, venue.owner_id) if venue.owner_id is not None else None
+    language = owner.language if owner is not None else "en"
+    found = []
+    if owner is not None and owner.disabled_ms is None and policy_of(db, venue.id).email_owner:
+        found.append((EMAIL, owner.email, owner.language))
+    hooks = db.scalars(
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.venue_id == venue.id, WebhookEndpoint.disabled_ms.is_(None))
+        .order_by(WebhookEndpoint.id)
+    )
+    found += [(WEBHOOK, str(hook.id), language) for hook in hooks]
+    return found
+
+
+def _item(db: Session, change: PendingChange) -> Item:
+    alert = db.get_one(Alert, change.alert_id)
+    beer, limit = None, None
+    tap = db.get(Tap, (alert.venue_id, alert.subject)) if alert.subject else None
+    if tap is not None and tap.beer_id is not None:
+        found = db.get_one(Beer, tap.beer_id)
+        beer, limit = found.name, tap.warm_max_c or found.serving_max_c
+    return Item(
+        alert.id,
+        Change(change.change),
+        alert.check,
+        Level(alert.severity),
+        alert.subject,
+        beer,
+        limit,
+        change.ts,
+        alert.value,
+        alert.detail,
+    )
+
+
+def _webhook_body(t: Texts, venue: Venue, items: list[Item], lines: list[Line]) -> dict[str, Any]:
+    """The JSON a webhook receives: the figures for machines, the words for people."""
+    return {
+        "type": "alerts.changed",
+        "venue": {"id": venue.id, "name": venue.name},
+        "language": t.language,
+        "summary": messages.subject_line(t, venue.name, lines),
+        "alerts": [
+            {
+                "id": i.alert_id,
+                "change": i.change,
+                "check": i.check,
+                "severity": i.severity,
+                "subject": i.subject,
+                "beer": i.beer,
+                "ts": i.ts,
+                "value": i.value,
+                "detail": i.detail,
+                "title": x.title,
+                "text": x.headline,
+                "remedy": x.remedy,
+            }
+            for i, x in zip(items, lines, strict=True)
+        ],
+    }

@@ -1,0 +1,243 @@
+"""The alerts service: quality events and device presence in, alerts and notifications out.
+
+What is durable and when:
+- Quality events (`tapsense/internal/v1/quality/+`) and device status come through a shared
+  subscription of a persistent MQTT 5 session at QoS 1. A message is acknowledged only after
+  the transaction holding its effect (the alert's change, its history, the change to tell)
+  committed; a service killed before that gets it again, and the check's newest event time
+  (`check_states`) makes the second time change nothing.
+- Two services may run at once: the shared subscription gives each message to one of them,
+  and the database makes every step happen once (`alerts.store`).
+- Notifications are rows in the outbox before anything is sent (`alerts.outbox`), and are
+  sent by a thread of their own (`alerts.delivery`), so a slow webhook never holds back
+  events.
+- paho calls `on_message` on its network thread: messages are only queued there.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, replace
+
+import msgspec
+import paho.mqtt.client as paho
+from sqlalchemy import Engine
+
+from alerts import outbox, store
+from alerts.delivery import Deliverer
+from alerts.lifecycle import DEVICE_OFFLINE, Signal
+from alerts.settings import AlertsSetup
+from alerts.store import now_ms
+from edge import mqtt
+from edge.wire import (
+    QUALITY_TOPIC_ROOT,
+    DeviceTopic,
+    QualityMessage,
+    Status,
+    TopicKind,
+    WireError,
+    quality_topic,
+    subscription,
+)
+from registry import access
+from registry.db import open_registry, transaction
+from timeseries.events import CHECKS, LEVELS, Level
+
+_LOGGER = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 14 * 24 * 3600
+RECEIVE_MAXIMUM = 100
+READY_LINE = "alerts ready: subscriptions confirmed"
+_QUALITY = msgspec.json.Decoder(QualityMessage)
+_STATUS = msgspec.json.Decoder(Status)
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    generation: int
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    received_ms: int
+
+
+def signal_of(message: Inbound) -> Signal:
+    """The signal a message carries; `ValueError` says why a message carries none."""
+    if message.topic.startswith(QUALITY_TOPIC_ROOT + "/"):
+        event = _QUALITY.decode(message.payload)
+        if event.check not in CHECKS or event.level not in LEVELS:
+            raise ValueError(f"unknown check {event.check!r} or level {event.level!r}")
+        if message.topic != quality_topic(event.venue):
+            raise ValueError(f"event of {event.venue!r} on {message.topic!r}")
+        return Signal(
+            event.venue,
+            event.tap or "",
+            event.check,
+            Level(event.level),
+            event.ts,
+            event.value,
+            event.detail,
+        )
+    topic = DeviceTopic.parse(message.topic)
+    if topic.kind is not TopicKind.STATUS:
+        raise ValueError(f"not a status topic: {message.topic!r}")
+    status = _STATUS.decode(message.payload)
+    level = Level.WARNING if status.state == "offline" else Level.OK
+    # A status carries no time of its own: it is as new as its arrival.
+    return Signal(topic.venue, topic.device, DEVICE_OFFLINE, level, message.received_ms)
+
+
+class AlertsService:
+    def __init__(self, setup: AlertsSetup, engine: Engine) -> None:
+        self._setup = setup
+        self._engine = engine
+        self._queue: queue.Queue[Inbound] = queue.Queue()
+        self._generation = 0
+        self._lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self._client = mqtt.new_client(setup.alerts.client_id, setup.mqtt, manual_ack=True)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+
+    def _filters(self) -> list[tuple[str, int]]:
+        group = self._setup.alerts.share_group
+        return [
+            (f"$share/{group}/{QUALITY_TOPIC_ROOT}/+", 1),
+            (f"$share/{group}/{subscription(TopicKind.STATUS)}", 1),
+        ]
+
+    def _on_connect(
+        self, client: paho.Client, _u: object, _f: object, reason: object, _p: object
+    ) -> None:
+        if getattr(reason, "is_failure", False):
+            _LOGGER.error("broker refused the connection: %s", reason)
+            return
+        with self._lock:
+            self._generation += 1
+        client.subscribe(self._filters())
+        _LOGGER.info("connected to the broker (session %d)", self._generation)
+
+    def _on_subscribe(
+        self, _c: paho.Client, _u: object, _m: int, reasons: list, _p: object
+    ) -> None:
+        failed = [r for r in reasons if r.is_failure]
+        if failed:
+            _LOGGER.error("broker refused our subscriptions: %s", failed)
+            return
+        self.subscribed.set()
+        _LOGGER.info("%s", READY_LINE)
+
+    def _on_disconnect(
+        self, _c: paho.Client, _u: object, _f: object, reason: object, _p: object
+    ) -> None:
+        with self._lock:
+            self._generation += 1
+        _LOGGER.warning("disconnected from the broker (%s)", reason)
+
+    def _on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
+        self._queue.put(
+            Inbound(
+                self._generation,
+                message.mid,
+                message.qos,
+                message.topic,
+                bytes(message.payload),
+                now_ms(),
+            )
+        )
+
+    def run(self, stop: threading.Event) -> None:
+        m = self._setup.mqtt
+        props = mqtt.connect_properties(
+            session_expiry_s=SESSION_EXPIRY_S, receive_maximum=RECEIVE_MAXIMUM
+        )
+        self._client.connect_async(
+            m.host, m.port, m.keepalive_s, clean_start=False, properties=props
+        )
+        self._client.loop_start()
+        sender = threading.Thread(target=self._deliver, args=(stop,), name="alerts-delivery")
+        sender.start()
+        tick = self._setup.alerts.tick_s
+        next_tick = time.monotonic()
+        try:
+            while not stop.is_set():
+                try:
+                    message = self._queue.get(timeout=tick)
+                except queue.Empty:
+                    message = None
+                if message is not None:
+                    self._handle(message)
+                if time.monotonic() >= next_tick:
+                    self._on_clock()
+                    next_tick = time.monotonic() + tick
+        finally:
+            sender.join()
+            self._client.disconnect()
+            self._client.loop_stop()
+
+    def _handle(self, message: Inbound) -> None:
+        try:
+            signal = signal_of(message)
+        except (ValueError, msgspec.DecodeError, WireError) as exc:
+            _LOGGER.warning("ignored a message on %s: %s", message.topic[:200], exc)
+        else:
+            step = store.retrying(self._engine, lambda db: store.record(db, signal, now_ms()))
+            if step is not None:
+                _LOGGER.info(
+                    "%s %s/%s %s: %s",
+                    step.change,
+                    signal.venue,
+                    signal.subject or "-",
+                    signal.check,
+                    step.severity,
+                )
+        self._ack(message)
+
+    def _ack(self, message: Inbound) -> None:
+        with self._lock:
+            if message.qos and message.generation == self._generation:
+                self._client.ack(message.mid, message.qos)
+
+    def _on_clock(self) -> None:
+        hold = self._setup.alerts.resolve_hold_s
+        store.retrying(self._engine, lambda db: store.sweep(db, now_ms(), hold))
+        store.retrying(self._engine, lambda db: outbox.group(db, now_ms()))
+
+    def _deliver(self, stop: threading.Event) -> None:
+        deliverer = Deliverer(self._engine, self._setup.alerts, self._setup.smtp)
+        try:
+            while not stop.is_set():
+                try:
+                    tried = deliverer.run_once(now_ms())
+                except Exception:
+                    _LOGGER.exception("the outbox could not be read; trying again")
+                    tried = 0
+                if not tried:
+                    stop.wait(self._setup.alerts.tick_s)
+        finally:
+            deliverer.close()
+
+
+def _with_service_login(setup: AlertsSetup, engine: Engine) -> AlertsSetup:
+    if setup.mqtt.username is not None:
+        return setup
+    with transaction(engine) as db:
+        login = access.stored_service_login(db, "alerts")
+    if login is None:
+        return setup
+    _LOGGER.info("logging in to the broker as %s (the registry's service login)", login[0])
+    return replace(setup, mqtt=replace(setup.mqtt, username=login[0], password=login[1]))
+
+
+def run_alerts(setup: AlertsSetup, stop: threading.Event) -> None:
+    engine = open_registry(setup.registry_url, serialised=True)
+    try:
+        AlertsService(_with_service_login(setup, engine), engine).run(stop)
+    finally:
+        engine.dispose()
