@@ -223,3 +223,14 @@ def _webhook_body(t: Texts, venue: Venue, items: list[Item], lines: list[Line]) 
             for i, x in zip(items, lines, strict=True)
         ],
     }
+
+
+def test_message(db: Session, venue: Venue, hook: WebhookEndpoint, now_ms: int) -> Notification:
+    """A message to check that an endpoint receives and verifies what Tapsense sends."""
+    note = Notification(id=f"msg_{uuid.uuid4().hex}", venue_id=venue.id, channel=WEBHOOK,
+                        target=str(hook.id), payload={"type": "test", "venue": {"id": venue.id,
+                        "name": venue.name}, "alerts": []}, state=PENDING, attempts=0,
+                        next_attempt_ms=now_ms, created_ms=now_ms)  # fmt: skip
+    db.add(note)
+    db.flush()
+    return note

@@ -161,3 +161,67 @@ class Provisioned(BaseModel):
 class DeviceSelf(BaseModel):
     device: DeviceOut
     mqtt: MqttLogin
+
+
+class AlertOut(BaseModel):
+    """An alert. Times ending `_ms` are ms since the epoch; `opened_ms` and `resolved_ms` are
+    the sensors' times of the events behind them (a person's resolution: when it was done)."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    venue_id: str
+    subject: str = Field(description="the tap, the device (sensor box offline), or '' (venue)")
+    check: str
+    state: Literal["open", "acknowledged", "resolved"]
+    severity: Literal["warning", "critical"]
+    opened_ms: int
+    last_ts: int
+    value: float = Field(description="the latest event's evidence (see docs/alerts.md)")
+    detail: float
+    recovering_ts: int | None = Field(description="the check said ok; resolves after a hold-off")
+    acknowledged_ms: int | None
+    resolved_ms: int | None
+    first_told_ms: int | None
+    escalated_ms: int | None
+
+
+class TransitionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    change: str
+    state: str
+    severity: str
+    at_ms: int
+    by_user_id: int | None = Field(description="who did it; none: the sensors or the service")
+    comment: str | None
+
+
+class AlertDetail(AlertOut):
+    history: list[TransitionOut]
+
+
+class WebhookOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    venue_id: str
+    url: str
+    created_ms: int
+    disabled_ms: int | None
+    disabled_reason: str | None
+
+
+class NewWebhook(WebhookOut):
+    secret: str = Field(description="the signing secret (whsec_...): shown this once")
+
+
+class NotificationOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str = Field(description="the webhook-id / Message-ID, the same on every attempt")
+    venue_id: str
+    channel: Literal["webhook", "email"]
+    target: str = Field(description="webhook endpoint id, or the e-mail address")
+    state: Literal["pending", "sent", "dead"]
+    attempts: int
+    last_error: str | None
+    created_ms: int
+    sent_ms: int | None
+    dead_ms: int | None

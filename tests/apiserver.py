@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 import httpx
 import uvicorn
 
+from alerts import admin
+from alerts.admin import WebhookIn
 from api.app import create_app
 from registry import changes
+from registry.alert_models import Alert
 from registry.db import engine_for, transaction
 from registry.inputs import UserIn
 from registry.models import Beer, KegChange, LineCleaning, Tap, Venue
@@ -91,13 +94,21 @@ def make_tenant(settings: Settings, org_name: str, venue: str, operator_key: str
         assert venue_row is not None
         changes.provision_device(db, venue_row, "edge-1")
         db.flush()
+        alert = Alert(venue_id=venue, subject="tap-01", check="warm_beer", state="open",
+                      severity="warning", opened_ms=1, opened_seen_ms=1, last_ts=1, value=9.0,
+                      detail=0.0)  # fmt: skip
+        db.add(alert)
+        hook = admin.add_webhook(db, venue, WebhookIn(url="http://127.0.0.1:9/hook"))  # type: ignore[arg-type]
+        db.flush()
         beer_id, owner_id, key_id, keg_id = beer.id, owner.id, key.id, keg.id
+        alert_id, webhook_id = alert.id, hook.id
     engine.dispose()
     assert operator_key is not None
     tenant = Tenant(organisation_id, venue, "tap-01", "edge-1", beer_id, owner_id, owner_key,
                     key_id, operator_key)  # fmt: skip
     tenant.ids = {"venue": venue, "tap": "tap-01", "device": "edge-1", "beer_id": str(beer_id),
-                  "user_id": str(owner_id), "key_id": key_id, "change_id": str(keg_id)}  # fmt: skip
+                  "user_id": str(owner_id), "key_id": key_id, "change_id": str(keg_id),
+                  "alert_id": str(alert_id), "webhook_id": str(webhook_id)}  # fmt: skip
     return tenant
 
 

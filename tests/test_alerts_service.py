@@ -1,0 +1,193 @@
+"""The alerts service on a real broker, a real webhook receiver and a real SMTP server: events
+in, one grouped notification per recipient out, exactly once per channel and change, through
+redeliveries, a failing receiver and two services at once."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from alerts import admin
+from alerts.admin import PolicyIn
+from alerts.service import AlertsService
+from alerts.settings import AlertsSettings, AlertsSetup, SmtpSettings
+from edge import mqtt
+from edge.settings import MqttSettings
+from edge.wire import QualityMessage, encode, quality_topic
+from registry.alert_models import Alert, Notification
+from registry.db import engine_for, migrate, transaction
+from tests.alerting import T0, AlertVenue, alert_venue, count
+from tests.conftest import Broker
+from tests.readback import wait_for
+from tests.receivers import SmtpSink, WebhookReceiver, webhook_receiver
+from timeseries.events import Check, Level
+
+WEBHOOK_TIMEOUT_S = 1.0
+
+
+class AlertsThread:
+    """`tapsense alerts` in a thread of the test process."""
+
+    def __init__(self, setup: AlertsSetup) -> None:
+        self.stop = threading.Event()
+        self.engine = engine_for(setup.registry_url, serialised=True)
+        self.service = AlertsService(setup, self.engine)
+        self.thread = threading.Thread(target=self.service.run, args=(self.stop,), daemon=True)
+
+    def __enter__(self) -> AlertsThread:
+        self.thread.start()
+        assert self.service.subscribed.wait(30), "the alerts service did not subscribe"
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop.set()
+        self.thread.join(30)
+        self.engine.dispose()
+        assert not self.thread.is_alive()
+
+
+def make_setup(tmp_path: Path, broker: Broker, smtp_port: int, client_id: str,
+               group: str) -> AlertsSetup:  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    return AlertsSetup(
+        alerts=AlertsSettings(client_id=client_id, share_group=group, resolve_hold_s=1.0,
+                              tick_s=0.05, webhook_timeout_s=WEBHOOK_TIMEOUT_S,
+                              retry_initial_s=0.2, retry_max_s=1.0, lease_s=5.0),
+        smtp=SmtpSettings(host="127.0.0.1", port=smtp_port, starttls=False),
+        mqtt=MqttSettings(port=broker.port),
+        registry_url=url,
+    )  # fmt: skip
+
+
+def event(venue: str, tap: str | None, check: Check, level: Level, ts: int,
+          value: float = 9.5, detail: float = 0.0) -> QualityMessage:  # fmt: skip
+    return QualityMessage(v=1, venue=venue, tap=tap, check=check, level=level, ts=ts,
+                          value=value, detail=detail or ts - 120_000)  # fmt: skip
+
+
+def cooler_failure(venue: str) -> list[QualityMessage]:
+    raised = [event(venue, f"tap-{i}", Check.WARM_BEER, Level.WARNING, T0 + i) for i in range(1, 7)]
+    raised.append(event(venue, None, Check.COOLER_FAILURE, Level.CRITICAL, T0 + 10, 1.0, 6))
+    return raised
+
+
+def recovered(venue: str) -> list[QualityMessage]:
+    ok = [event(venue, f"tap-{i}", Check.WARM_BEER, Level.OK, T0 + 3_600_000 + i)
+          for i in range(1, 7)]  # fmt: skip
+    ok.append(event(venue, None, Check.COOLER_FAILURE, Level.OK, T0 + 3_600_010, 0.0, 1))
+    return ok
+
+
+def publish(port: int, events: list[QualityMessage]) -> None:
+    """As ingest publishes them: QoS 1, in order."""
+    client = mqtt.new_client(f"test-quality-{uuid.uuid4().hex[:8]}", MqttSettings(port=port))
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        for e in events:
+            client.publish(quality_topic(e.venue), encode(e), qos=1).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpSink]:
+    with SmtpSink() as sink:
+        yield sink
+
+
+def prepared(setup: AlertsSetup, receiver_url: str, venue: str) -> AlertVenue:
+    migrate(setup.registry_url)
+    engine = engine_for(setup.registry_url)
+    try:
+        place = alert_venue(engine, venue, webhook_url=receiver_url, language="nl")
+        with transaction(engine) as db:
+            admin.set_policy(db, venue, PolicyIn(group_wait_s=0.5))
+        return place
+    finally:
+        engine.dispose()
+
+
+def notifications(setup: AlertsSetup) -> list[Notification]:
+    engine = engine_for(setup.registry_url)
+    try:
+        with transaction(engine) as db:
+            return list(db.scalars(select(Notification).order_by(Notification.created_ms)))
+    finally:
+        engine.dispose()
+
+
+def alerts_resolved(setup: AlertsSetup, venue: str) -> int:
+    engine = engine_for(setup.registry_url)
+    try:
+        with transaction(engine) as db:
+            return count(db, Alert, Alert.venue_id == venue, Alert.state == "resolved")
+    finally:
+        engine.dispose()
+
+
+def test_a_cooler_failure_reaches_webhook_and_email_once_through_a_failing_receiver(
+    tmp_path: Path, broker: Broker, smtp: SmtpSink
+) -> None:
+    venue = f"cafe-{uuid.uuid4().hex[:6]}"
+    receiver = WebhookReceiver(script=[500, "timeout"], hang_s=WEBHOOK_TIMEOUT_S * 2)
+    with webhook_receiver(receiver):
+        setup = make_setup(tmp_path, broker, smtp.port, f"alerts-{venue}", f"g-{venue}")
+        place = prepared(setup, receiver.url, venue)
+        receiver.secret = place.webhook_secret
+        with AlertsThread(setup):
+            events = cooler_failure(venue)
+            publish(broker.port, events + events)  # and every event again: a redelivery
+            assert wait_for(lambda: len(receiver.unique()) == 1 and len(smtp.unique()) == 1, 60)
+            publish(broker.port, recovered(venue))
+            assert wait_for(lambda: len(receiver.unique()) == 2 and len(smtp.unique()) == 2, 60)
+            assert alerts_resolved(setup, venue) == 7
+        assert receiver.bad_signatures == 0
+        # The failing receiver saw the first message three times (500, timeout, 200), under
+        # one id; the sender recorded the attempts.
+        first, second = receiver.unique().values()
+        assert receiver.attempts.count(first.id) >= 3
+        opened = sorted((a["subject"], a["change"]) for a in first.body["alerts"])
+        assert opened == [("", "opened")] + [(f"tap-{i}", "opened") for i in range(1, 7)]
+        assert {a["change"] for a in second.body["alerts"]} == {"resolved"}
+        assert len(second.body["alerts"]) == 7
+        assert first.body["language"] == "nl"
+        # E-mail: one when it happened, one when it was over, in Dutch, to the owner.
+        mails = list(smtp.unique().values())
+        assert [m["To"] for m in mails] == [place.owner_email] * 2
+        assert mails[0]["Subject"] == f"Café {venue}: 7 meldingen"
+        assert mails[1]["Subject"] == f"Café {venue}: 7 meldingen opgelost"
+        body = mails[0].get_body(("plain",))
+        assert body is not None and "de koeling lijkt te falen" in body.get_content()
+        html = mails[0].get_body(("html",))
+        assert html is not None and "Wat te doen:" in html.get_content()
+        notes = notifications(setup)
+        assert [n.state for n in notes] == ["sent"] * 4
+        assert max(n.attempts for n in notes if n.channel == "webhook") >= 3
+
+
+def test_two_services_at_once_tell_each_change_once(
+    tmp_path: Path, broker: Broker, smtp: SmtpSink
+) -> None:
+    venue = f"cafe-{uuid.uuid4().hex[:6]}"
+    receiver = WebhookReceiver()
+    with webhook_receiver(receiver):
+        a = make_setup(tmp_path, broker, smtp.port, f"alerts-a-{venue}", f"g-{venue}")
+        b = make_setup(tmp_path, broker, smtp.port, f"alerts-b-{venue}", f"g-{venue}")
+        place = prepared(a, receiver.url, venue)
+        receiver.secret = place.webhook_secret
+        with AlertsThread(a), AlertsThread(b):
+            events = cooler_failure(venue)
+            publish(broker.port, events + events + events)
+            assert wait_for(lambda: len(receiver.unique()) == 1 and len(smtp.unique()) == 1, 60)
+            publish(broker.port, recovered(venue) + recovered(venue))
+            assert wait_for(lambda: alerts_resolved(a, venue) == 7, 60)
+            assert wait_for(lambda: len(receiver.unique()) == 2 and len(smtp.unique()) == 2, 60)
+        assert len(receiver.accepted) == 2 and len(smtp.messages) == 2
+        assert receiver.bad_signatures == 0
