@@ -115,8 +115,24 @@ def group(db: Session, now_ms: int) -> int:
     return written
 
 
+def told_once(changes: list[PendingChange]) -> list[PendingChange]:
+    """One line per alert and change: an alert opened in this group is told at its severity
+    now, so its raise in the same group says nothing more."""
+    opened = {c.alert_id for c in changes if c.change == Change.OPENED}
+    seen: set[tuple[int, str, str]] = set()
+    kept = []
+    for c in changes:
+        key = (c.alert_id, c.change, c.audience)
+        if key in seen or (c.change == Change.RAISED and c.alert_id in opened):
+            continue
+        seen.add(key)
+        kept.append(c)
+    return kept
+
+
 def _notify(db: Session, venue: Venue, changes: list[PendingChange], now_ms: int) -> int:
     written = 0
+    changes = told_once(changes)
     for audience in (VENUE, OPERATORS):
         items = [_item(db, c) for c in changes if c.audience == audience]
         if not items:

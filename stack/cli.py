@@ -127,6 +127,12 @@ def cmd_simulate(settings: Settings, args: argparse.Namespace) -> int:
         if args.check:
             print(f"{args.scenario}: valid scenario {scenario.name!r}")
             return 0
+        if args.register:
+            from simulators.run import register
+
+            register(settings.for_simulators(), scenario)
+            print(f"{args.scenario}: venues, taps and devices of {scenario.name!r} registered")
+            return 0
     else:
         scenario = simple_scenario(
             args.venues,
@@ -241,6 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
         "acknowledges; real-time: the scenario starts now and follows the clock",
     )
     sim.add_argument("--check", action="store_true", help="only validate the scenario file")
+    sim.add_argument(
+        "--register",
+        action="store_true",
+        help="only register the scenario's venues, taps and devices (then give a venue its "
+        "owner, webhooks and alert policy before the run)",
+    )
     sim.add_argument(
         "--truth",
         type=Path,
