@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from stack import deadletters_cli, registry_cli
+from stack import alerts_cli, deadletters_cli, registry_cli
 from stack.settings import Settings, SettingsError, load_settings
 
 _LOGGER = logging.getLogger("tapsense")
@@ -90,13 +90,6 @@ def cmd_ingest(settings: Settings, _args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_alerts(settings: Settings, _args: argparse.Namespace) -> int:
-    from alerts.service import run_alerts
-
-    run_alerts(settings.for_alerts(), _stop_on_signals())
-    return 0
-
-
 def cmd_api(settings: Settings, _args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -168,7 +161,8 @@ def hide_password(url: str | None) -> str | None:
 
 
 def cmd_config(settings: Settings, _args: argparse.Namespace) -> int:
-    shown = settings.model_dump(mode="json", exclude={"mqtt": {"password"}, "influx": {"token"}})
+    hidden = {"mqtt": {"password"}, "influx": {"token"}, "smtp": {"password"}}
+    shown = settings.model_dump(mode="json", exclude=hidden)
     shown["influx"]["url"] = hide_password(shown["influx"]["url"])
     shown["registry"]["url"] = hide_password(shown["registry"]["url"])
     print(json.dumps(shown, indent=2))
@@ -221,13 +215,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("ingest", help="run the ingest worker").set_defaults(run=cmd_ingest)
     sub.add_parser("api", help="run the HTTP API").set_defaults(run=cmd_api)
-    sub.add_parser(
-        "alerts",
-        help="run the alerts service: quality events to alerts, e-mail and webhooks",
-        description="Consumes the quality events ingest publishes and devices' presence, keeps "
-        "the alerts in the registry's database and sends notifications (SMTP settings under "
-        "[smtp]). Two may run at once with different alerts.client_id values.",
-    ).set_defaults(run=cmd_alerts)
 
     sim = sub.add_parser(
         "simulate",
@@ -304,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
     load.set_defaults(run=cmd_load)
 
     deadletters_cli.add_parser(sub, positive_int)
+    alerts_cli.add_parser(sub, positive_int, _stop_on_signals)
 
     sub.add_parser("config", help="print the settings in force (secrets left out)").set_defaults(
         run=cmd_config

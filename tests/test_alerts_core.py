@@ -61,10 +61,9 @@ def test_redelivered_and_late_events_change_nothing(
     """However often a stream's events come again, and whenever, the changes are those of the
     stream once: the newest time per key decides."""
     stream = [sig(level, T0 + i * 1000 + jitter) for i, (level, jitter) in enumerate(events)]
-    redelivered = list(stream)
-    for i in again:
-        if i < len(stream):
-            redelivered.insert(min(len(redelivered), i + 3), stream[i])
+    redelivered = []
+    for i, event in enumerate(stream):  # after each event, some that came before it again
+        redelivered += [event, *(stream[j] for j in again if j <= i)]
     assert play(redelivered) == play(stream)
 
 

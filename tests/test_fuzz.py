@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from simulators import scenario as sc
 from stack.settings import Settings, SettingsError, load_settings
-from tests.apiserver import Tenant, bearer, make_tenant, serving
+from tests.apiserver import ENDLESS, Tenant, bearer, make_tenant, serving
 from tests.conftest import make_settings
 from tests.fuzzing import (
     STATUS,
@@ -264,7 +264,8 @@ def test_any_request_body_or_query_gets_a_problem_not_a_500(
 ) -> None:
     tenant, client = api
     # DELETE takes no body and would empty the tenant that the other requests need.
-    ops = [op for op in operations(client, tenant) if op[0] != "DELETE"]
+    ops = [op for op in operations(client, tenant)
+           if op[0] != "DELETE" and (op[0], op[1]) not in ENDLESS]  # fmt: skip
     answered: dict[int, int] = {}
 
     def check(request: tuple[str, str, bytes]) -> None:
