@@ -26,11 +26,13 @@ or ./tapsense.toml); see docs/settings.md. `tapsense config` prints what is in f
 
 EPILOG = """\
 examples:
-  tapsense up --fleet 5                 broker, InfluxDB, ingest, API and 5 simulated venues
+  tapsense up --fleet 5                 broker, InfluxDB, ingest, alerts, API and 5 venues
   tapsense simulate scenarios/normal-week.yaml --truth truth/
                                         a week of 5 venues, fast-forward, into a running stack
   tapsense simulate --venues 2 --taps 3
                                         two venues sending in real time, until Ctrl-C
+  tapsense alerts list --state unresolved
+                                        what is going on at the venues
   tapsense deadletters --limit 20       what was refused lately, and why
   tapsense deadletters replay --reason "not registered"
                                         store what came before its venue was registered
@@ -198,8 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
         "up",
         help="run the whole local stack (Ctrl-C stops all of it)",
         description="Start Mosquitto and InfluxDB with generated configs and data "
-        "under `home` (default ./.tapsense), then the ingest worker and the API, "
-        "and optionally a simulated fleet sending in real time.",
+        "under `home` (default ./.tapsense), then the ingest worker, the alerts service and "
+        "the API, and optionally a simulated fleet sending in real time.",
     )
     up.add_argument(
         "--fleet",

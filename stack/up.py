@@ -1,14 +1,14 @@
 """`tapsense up`: the whole local stack as child processes, stopped together.
 
 Mosquitto and InfluxDB run with generated configs and data under `home`; the ingest worker,
-the API and an optional simulated fleet run as `tapsense` subcommands, each logging to a file
-under `home/logs`. A child that exits on its own is restarted and the others keep running
-(`stack.supervise`); Ctrl-C stops them all.
+the alerts service, the API and an optional simulated fleet run as `tapsense` subcommands,
+each logging to a file under `home/logs`. A child that exits on its own is restarted and the
+others keep running (`stack.supervise`); Ctrl-C stops them all.
 
 The broker is not anonymous: its users and ACL come from the registry (migrated first), the
-ingest worker logs in with the service login the registry keeps for it (so it can be
-restarted alone), and the simulated fleet registers its venues and gets one device login per
-venue.
+ingest worker and the alerts service log in with the service logins the registry keeps for
+them (so each can be restarted alone), and the simulated fleet registers its venues and gets
+one device login per venue.
 """
 
 from __future__ import annotations

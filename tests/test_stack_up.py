@@ -78,11 +78,12 @@ def test_up_runs_the_stack_with_a_fleet_and_ctrl_c_stops_every_process(tmp_path:
         code = up.wait(120)
     text = out.read_text()
     pids = [int(p) for p in re.findall(r"running, pid (\d+)", text)]
-    assert len(pids) == 5, text  # mosquitto, influxd, ingest, api, simulate
+    assert len(pids) == 6, text  # mosquitto, influxd, ingest, alerts, api, simulate
     assert code == 0, text
     assert wait_for(lambda: not [p for p in pids if Path(f"/proc/{p}").exists()], timeout_s=10)
     assert all(
-        f"{name} stopped" in text for name in ("mosquitto", "influxd", "ingest", "api", "simulate")
+        f"{name} stopped" in text
+        for name in ("mosquitto", "influxd", "ingest", "alerts", "api", "simulate")
     )
 
 
@@ -133,7 +134,8 @@ def test_up_restarts_a_child_killed_with_sigkill_and_loses_nothing(tmp_path: Pat
     def kill_and_see_it_back(name: str, while_down: object = None) -> None:
         [pid] = pids(out, name)[-1:]
         others = {
-            other: pids(out, other)[-1] for other in ("mosquitto", "influxd", "ingest", "api")
+            other: pids(out, other)[-1]
+            for other in ("mosquitto", "influxd", "ingest", "alerts", "api")
         }
         os.kill(pid, signal.SIGKILL)
         if callable(while_down):
@@ -148,6 +150,7 @@ def test_up_restarts_a_child_killed_with_sigkill_and_loses_nothing(tmp_path: Pat
         assert stored_count(settings) < stream.fleet.truth.total, "kill inside the stream"
 
         kill_and_see_it_back("ingest")
+        kill_and_see_it_back("alerts")
         kill_and_see_it_back("api")
         assert wait_for(lambda: all(health().values()))
 
@@ -164,6 +167,6 @@ def test_up_restarts_a_child_killed_with_sigkill_and_loses_nothing(tmp_path: Pat
         code = up.wait(120)
     text = out.read_text()
     assert code == 0, text
-    for name in ("ingest", "api", "influxd"):
+    for name in ("ingest", "alerts", "api", "influxd"):
         assert f"{name} exited with -9; restarting it" in text
         assert f"{name} restarted (restart 1)" in text

@@ -26,7 +26,8 @@ INSTALLED = {
 
 def test_units_ship_for_every_component() -> None:
     assert {unit.name for unit in UNITS} == {
-        "tapsense-ingest.service", "tapsense-api.service", "tapsense-agent.service",
+        "tapsense-ingest.service", "tapsense-alerts.service", "tapsense-api.service",
+        "tapsense-agent.service",
     }  # fmt: skip
 
 
