@@ -99,6 +99,7 @@ class AlertsService:
         self._generation = 0
         self._lock = threading.Lock()
         self.subscribed = threading.Event()
+        self._written = threading.Event()  # new notifications: the sender need not wait a tick
         self._client = mqtt.new_client(setup.alerts.client_id, setup.mqtt, manual_ack=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -207,7 +208,8 @@ class AlertsService:
     def _on_clock(self) -> None:
         hold = self._setup.alerts.resolve_hold_s
         store.retrying(self._engine, lambda db: store.sweep(db, now_ms(), hold))
-        store.retrying(self._engine, lambda db: outbox.group(db, now_ms()))
+        if store.retrying(self._engine, lambda db: outbox.group(db, now_ms())):
+            self._written.set()
 
     def _deliver(self, stop: threading.Event) -> None:
         deliverer = Deliverer(self._engine, self._setup.alerts, self._setup.smtp)
@@ -219,7 +221,8 @@ class AlertsService:
                     _LOGGER.exception("the outbox could not be read; trying again")
                     tried = 0
                 if not tried:
-                    stop.wait(self._setup.alerts.tick_s)
+                    self._written.wait(self._setup.alerts.tick_s)
+                    self._written.clear()
         finally:
             deliverer.close()
 
