@@ -24,7 +24,7 @@ from alerts.store import OPERATORS, VENUE, LostRace, policy_of
 from registry.access import Role
 from registry.alert_models import Alert, Notification, PendingChange, WebhookEndpoint
 from registry.models import Beer, Tap, User, Venue
-from texts import Texts
+from texts import DEFAULT_LANGUAGE, Texts
 from timeseries.events import Level
 
 WEBHOOK = "webhook"
@@ -166,6 +166,12 @@ def _notify(db: Session, venue: Venue, changes: list[PendingChange], now_ms: int
     return written
 
 
+def venue_language(db: Session, venue: Venue) -> str:
+    """The venue owner's language: also for its webhooks and its display."""
+    owner = db.get(User, venue.owner_id) if venue.owner_id is not None else None
+    return owner.language if owner is not None else DEFAULT_LANGUAGE
+
+
 def _recipients(db: Session, venue: Venue, audience: str) -> list[tuple[str, str, str]]:
     """(channel, target, language) for everyone who hears of this venue's changes."""
     if audience == OPERATORS:
@@ -180,7 +186,7 @@ def _recipients(db: Session, venue: Venue, audience: str) -> list[tuple[str, str
         )
         return [(EMAIL, u.email, u.language) for u in operators]
     owner = db.get(User, venue.owner_id) if venue.owner_id is not None else None
-    language = owner.language if owner is not None else "en"
+    language = venue_language(db, venue)
     found = []
     if owner is not None and owner.disabled_ms is None and policy_of(db, venue.id).email_owner:
         found.append((EMAIL, owner.email, owner.language))
@@ -194,24 +200,18 @@ def _recipients(db: Session, venue: Venue, audience: str) -> list[tuple[str, str
 
 
 def _item(db: Session, change: PendingChange) -> Item:
-    alert = db.get_one(Alert, change.alert_id)
+    return item_of(db, db.get_one(Alert, change.alert_id), Change(change.change), change.ts)
+
+
+def item_of(db: Session, alert: Alert, change: Change, ts: int) -> Item:
+    """An alert as words tell it: with its tap's beer and warm limit."""
     beer, limit = None, None
     tap = db.get(Tap, (alert.venue_id, alert.subject)) if alert.subject else None
     if tap is not None and tap.beer_id is not None:
         found = db.get_one(Beer, tap.beer_id)
         beer, limit = found.name, tap.warm_max_c or found.serving_max_c
-    return Item(
-        alert.id,
-        Change(change.change),
-        alert.check,
-        Level(alert.severity),
-        alert.subject,
-        beer,
-        limit,
-        change.ts,
-        alert.value,
-        alert.detail,
-    )
+    return Item(alert.id, change, alert.check, Level(alert.severity), alert.subject, beer,
+                limit, ts, alert.value, alert.detail)  # fmt: skip
 
 
 def _webhook_body(t: Texts, venue: Venue, items: list[Item], lines: list[Line]) -> dict[str, Any]:

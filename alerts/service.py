@@ -26,7 +26,7 @@ import msgspec
 import paho.mqtt.client as paho
 from sqlalchemy import Engine
 
-from alerts import outbox, store
+from alerts import display, outbox, store
 from alerts.delivery import Deliverer
 from alerts.lifecycle import DEVICE_OFFLINE, Signal
 from alerts.settings import AlertsSetup
@@ -39,6 +39,8 @@ from edge.wire import (
     Status,
     TopicKind,
     WireError,
+    alerts_topic,
+    encode,
     quality_topic,
     subscription,
 )
@@ -100,6 +102,8 @@ class AlertsService:
         self._lock = threading.Lock()
         self.subscribed = threading.Event()
         self._written = threading.Event()  # new notifications: the sender need not wait a tick
+        self._shown = 0  # the newest alert change the venues' displays were told of
+        self._refresh_at = 0.0
         self._client = mqtt.new_client(setup.alerts.client_id, setup.mqtt, manual_ack=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -210,6 +214,22 @@ class AlertsService:
         store.retrying(self._engine, lambda db: store.sweep(db, now_ms(), hold))
         if store.retrying(self._engine, lambda db: outbox.group(db, now_ms())):
             self._written.set()
+        self._show()
+
+    def _show(self) -> None:
+        """Each venue whose alerts changed: its unresolved alerts, retained, to its display."""
+        if time.monotonic() >= self._refresh_at:
+            self._shown, self._refresh_at = 0, time.monotonic() + display.REFRESH_S
+        with transaction(self._engine) as db:
+            newest = display.newest_change(db)
+            if newest == self._shown:
+                return
+            states = [(v, display.state_of(db, v, newest))
+                      for v in display.changed_venues(db, self._shown)]  # fmt: skip
+        for venue, state in states:
+            if state is not None:
+                self._client.publish(alerts_topic(venue), encode(state), qos=1, retain=True)
+        self._shown = newest
 
     def _deliver(self, stop: threading.Event) -> None:
         deliverer = Deliverer(self._engine, self._setup.alerts, self._setup.smtp)

@@ -7,8 +7,9 @@ It must never do I/O.
 Topics (QoS 1 for telemetry; status is retained):
     tapsense/v1/{venue}/{device}/telemetry   batches of readings from one agent
     tapsense/v1/{venue}/{device}/status      "online"/"offline", retained, offline as last will
-    tapsense/downlink/v1/{venue}/...         reserved for messages to a venue's devices (the
-                                             broker lets a device read only its own venue's)
+    tapsense/downlink/v1/{venue}/...         messages to a venue's devices (the broker lets a
+                                             device read only its own venue's): `stored`, and
+                                             `alerts`, retained, for the venue's display
 
 Identity: a reading is identified by (venue, tap, kind, ts); a redelivered message therefore
 overwrites its own points. `seq` increases by one per message an agent creates and survives
@@ -153,6 +154,35 @@ class Stored(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     seqs: Annotated[list[Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(max_length=65535)]
 
 
+def alerts_topic(venue: str) -> str:
+    """Retained: the venue's unresolved alerts now, for a display at the venue."""
+    return f"{DOWNLINK_ROOT}/{venue}/alerts"
+
+
+class DisplayAlert(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One unresolved alert as a display shows it, in the venue owner's language."""
+
+    id: int
+    subject: str  # the tap, the device, or "" (the venue)
+    check: str
+    severity: Literal["warning", "critical"]
+    state: Literal["open", "acknowledged"]
+    opened_ms: int
+    title: str
+    text: str
+    remedy: str
+
+
+class VenueAlerts(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The alerts service to a venue's displays, retained, so that a display that connects
+    shows the truth at once. `as_of` grows with every change: keep the highest seen."""
+
+    v: Literal[1]
+    as_of: int
+    language: str
+    alerts: list[DisplayAlert]
+
+
 class SeqOnly(msgspec.Struct, frozen=True):
     """A telemetry message's sequence number alone (ingest reads it to confirm the message)."""
 
@@ -186,5 +216,5 @@ class QualityMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 _ENCODER = msgspec.json.Encoder()
 
 
-def encode(message: Telemetry | Status | QualityMessage | Stored) -> bytes:
+def encode(message: Telemetry | Status | QualityMessage | Stored | VenueAlerts) -> bytes:
     return _ENCODER.encode(message)

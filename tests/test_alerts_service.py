@@ -4,11 +4,13 @@ redeliveries, a failing receiver and two services at once."""
 
 from __future__ import annotations
 
+import queue
 import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 from sqlalchemy import select
 
@@ -18,7 +20,7 @@ from alerts.service import AlertsService
 from alerts.settings import AlertsSettings, AlertsSetup, SmtpSettings
 from edge import mqtt
 from edge.settings import MqttSettings
-from edge.wire import QualityMessage, encode, quality_topic
+from edge.wire import QualityMessage, VenueAlerts, alerts_topic, encode, quality_topic
 from registry.alert_models import Alert, Notification
 from registry.db import engine_for, migrate, transaction
 from tests.alerting import T0, AlertVenue, alert_venue, count
@@ -191,3 +193,43 @@ def test_two_services_at_once_tell_each_change_once(
             assert wait_for(lambda: len(receiver.unique()) == 2 and len(smtp.unique()) == 2, 60)
         assert len(receiver.accepted) == 2 and len(smtp.messages) == 2
         assert receiver.bad_signatures == 0
+
+
+def retained(port: int, topic: str) -> VenueAlerts | None:
+    """What a display that connects now is shown: the retained state on its topic."""
+    got: queue.Queue[bytes] = queue.Queue()
+    client = mqtt.new_client(f"test-display-{uuid.uuid4().hex[:8]}", MqttSettings(port=port))
+    client.on_message = lambda _c, _u, m: got.put(bytes(m.payload))
+    client.connect("127.0.0.1", port)
+    client.subscribe(topic, qos=1)
+    client.loop_start()
+    try:
+        return msgspec.json.decode(got.get(timeout=2), type=VenueAlerts)
+    except queue.Empty:
+        return None
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def test_a_display_that_connects_is_shown_the_venues_alerts_now(
+    tmp_path: Path, broker: Broker, smtp: SmtpSink
+) -> None:
+    venue = f"cafe-{uuid.uuid4().hex[:6]}"
+    with webhook_receiver(WebhookReceiver()) as receiver:
+        setup = make_setup(tmp_path, broker, smtp.port, f"alerts-{venue}", f"g-{venue}")
+        prepared(setup, receiver.url, venue)
+        with AlertsThread(setup):
+            publish(broker.port, cooler_failure(venue))
+
+            def shown(n: int) -> bool:
+                state = retained(broker.port, alerts_topic(venue))
+                return state is not None and len(state.alerts) == n
+
+            assert wait_for(lambda: shown(7), 30)
+            state = retained(broker.port, alerts_topic(venue))
+            assert state is not None and state.language == "nl"
+            assert state.alerts[0].check == "cooler_failure"  # critical first
+            assert "de koeling lijkt te falen" in state.alerts[0].text
+            publish(broker.port, recovered(venue))
+            assert wait_for(lambda: shown(0), 30)  # resolved: the display clears
