@@ -34,6 +34,7 @@ class Line:
     alert_id: int
     change: Change
     severity: Level
+    subject: str
     title: str
     headline: str
     remedy: str
@@ -57,10 +58,16 @@ def title(t: Texts, check: str) -> str:
     return titles[check]
 
 
+def tap_name(t: Texts, tap: str) -> str:
+    """`tap 3` for a tap numbered `3`; an id that names itself (`tap-03`) as it is."""
+    return tap if tap.lower().startswith("tap") else t._("tap %(id)s", id=tap)
+
+
 def _beer_on_tap(t: Texts, item: Item) -> str:
+    tap = tap_name(t, item.subject)
     if item.beer:
-        return t._("%(beer)s on tap %(tap)s", beer=item.beer, tap=item.subject)
-    return t._("Tap %(tap)s", tap=item.subject)
+        return t._("%(beer)s on %(tap)s", beer=item.beer, tap=tap)
+    return tap[:1].upper() + tap[1:]
 
 
 def _warm(t: Texts, i: Item) -> str:
@@ -124,25 +131,25 @@ HEADLINES: dict[str, Callable[[Texts, Item], str]] = {
     Check.WARMING_TREND: _trend,
     Check.COOLER_FAILURE: _cooler,
     Check.STUCK_SENSOR: lambda t, i: t._(
-        "The probe of tap %(tap)s has read %(temp)s °C without change since %(since)s.",
-        tap=i.subject,
+        "The probe of %(tap)s has read %(temp)s °C without change since %(since)s.",
+        tap=tap_name(t, i.subject),
         temp=t.number(i.value),
         since=t.time(int(i.detail)),
     ),
     Check.DEAD_SENSOR: lambda t, i: t._(
-        "No temperature from tap %(tap)s since %(since)s.",
-        tap=i.subject,
+        "No temperature from %(tap)s since %(since)s.",
+        tap=tap_name(t, i.subject),
         since=t.time(int(i.detail)),
     ),
     Check.IMPLAUSIBLE: lambda t, i: t._(
-        "The probe of tap %(tap)s reports %(temp)s °C, which beer in a line cannot be.",
-        tap=i.subject,
+        "The probe of %(tap)s reports %(temp)s °C, which beer in a line cannot be.",
+        tap=tap_name(t, i.subject),
         temp=t.number(i.value),
     ),
     Check.KEG_LOW: _keg,
     Check.LEAK: lambda t, i: t._(
-        "Beer is flowing on tap %(tap)s without anyone pouring: %(rate)s ml a second.",
-        tap=i.subject,
+        "Beer is flowing from %(tap)s without anyone pouring: %(rate)s ml a second.",
+        tap=tap_name(t, i.subject),
         rate=t.number(i.value),
     ),
     Check.FOAMY: lambda t, i: t._(
@@ -157,8 +164,8 @@ HEADLINES: dict[str, Callable[[Texts, Item], str]] = {
         what=_beer_on_tap(t, i),
     ),
     Check.LINE_CLEANING: lambda t, i: t._(
-        "The line of tap %(tap)s was last cleaned %(days)s days ago.",
-        tap=i.subject,
+        "The line of %(tap)s was last cleaned %(days)s days ago.",
+        tap=tap_name(t, i.subject),
         days=t.number(i.value, 0),
     ),
     DEVICE_OFFLINE: lambda t, i: t._(
@@ -169,7 +176,9 @@ HEADLINES: dict[str, Callable[[Texts, Item], str]] = {
 
 def remedy(t: Texts, check: str) -> str:
     remedies = {
-        Check.WARM_BEER: t._("Check the cooler and the line's cooling; do not serve it warm."),
+        Check.WARM_BEER: t._(
+            "Check the cold room and the line's cooling; do not serve the beer warm."
+        ),
         Check.WARMING_TREND: t._("Check the line's insulation and the python's cooling."),
         Check.COOLER_FAILURE: t._(
             "Check the cooler: is it running, its door closed, its "
@@ -200,20 +209,16 @@ def line(t: Texts, item: Item) -> Line:
         headline = t._(
             "%(where)s is back to normal since %(time)s.", where=where, time=t.time(item.ts)
         )
-        return Line(item.alert_id, item.change, item.severity, title(t, item.check), headline, "")
-    headline = HEADLINES[item.check](t, item)
+        advice = ""
+    else:
+        headline = HEADLINES[item.check](t, item)
+        advice = remedy(t, item.check)
     if item.change is Change.REMINDER:
         headline = t._("Still not acknowledged: %(headline)s", headline=headline)
     elif item.change is Change.ESCALATED:
         headline = t._("Nobody at the venue has acknowledged this: %(headline)s", headline=headline)
-    return Line(
-        item.alert_id,
-        item.change,
-        item.severity,
-        title(t, item.check),
-        headline,
-        remedy(t, item.check),
-    )
+    return Line(item.alert_id, item.change, item.severity, item.subject, title(t, item.check),
+                headline, advice)  # fmt: skip
 
 
 def severity_word(t: Texts, severity: Level) -> str:

@@ -47,6 +47,13 @@ def _template() -> jinja2.Template:
     return env.get_template("email.html")
 
 
+def ordered(lines: list[Line]) -> list[Line]:
+    """What to read first: what is over last, the venue as a whole (the cooler: the cause of
+    warm taps) before its taps, critical before warning."""
+    return sorted(lines, key=lambda x: (x.change is Change.RESOLVED, x.subject != "",
+                                        x.severity is not Level.CRITICAL))  # fmt: skip
+
+
 def render_email(t: Texts, venue_name: str, lines: list[Line]) -> Email:
     """The e-mail for a group of changes, as plain text and HTML from the same words."""
     subject = messages.subject_line(t, venue_name, lines)
@@ -56,22 +63,18 @@ def render_email(t: Texts, venue_name: str, lines: list[Line]) -> Email:
     remedy_label = t._("What to do:")
     shown = []
     text = [subject, ""]
-    for x in lines:
+    told_remedies: set[str] = set()
+    for x in ordered(lines):
         resolved = x.change is Change.RESOLVED
         label = t._("Resolved") if resolved else messages.severity_word(t, x.severity)
         colour = COLOURS[Level.OK if resolved else x.severity]
-        shown.append(
-            {
-                "label": label,
-                "colour": colour,
-                "title": x.title,
-                "headline": x.headline,
-                "remedy": x.remedy,
-            }
-        )
+        remedy = "" if x.remedy in told_remedies else x.remedy  # six warm taps: one remedy
+        told_remedies.add(x.remedy)
+        shown.append({"label": label, "colour": colour, "title": x.title,
+                      "headline": x.headline, "remedy": remedy})  # fmt: skip
         text += [f"{label}: {x.title}", x.headline]
-        if x.remedy:
-            text.append(f"{remedy_label} {x.remedy}")
+        if remedy:
+            text.append(f"{remedy_label} {remedy}")
         text.append("")
     text.append(footer)
     html = _template().render(

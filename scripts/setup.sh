@@ -5,8 +5,10 @@
 # Tapsense runs the broker and database itself, on its own ports.
 # `--test` also installs what only the tests need: systemd's `systemd-analyze`, which checks
 # the unit files that ship for a real deployment, and PostgreSQL, which the registry's tests
-# run on beside SQLite (in a cluster of their own; the package's own service is not used), and
-# openssl, which makes the TLS test's certificate authority.
+# run on beside SQLite (in a cluster of their own; the package's own service is not used),
+# openssl, which makes the TLS test's certificate authority, and Chromium, in which the tests
+# look at the alert e-mail as an owner would (Playwright drives it; its own browser download is
+# not reachable here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,7 @@ if [ "${1:-}" = "--test" ]; then
     command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
     compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
 fi
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v influxd >/dev/null 2>&1 || missing+=(influxdb)

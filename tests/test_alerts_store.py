@@ -117,7 +117,7 @@ def test_a_cooler_failure_is_one_message_per_recipient_listing_every_tap(engine:
     mail, hook = notes
     assert (mail.channel, mail.target) == ("email", place.owner_email)
     assert mail.payload["subject"] == "Café v1: 7 meldingen"
-    assert str(mail.payload["text"]).count("IPA op tap tap-") == 6
+    assert str(mail.payload["text"]).count("IPA op tap-") == 6
     assert "de koeling lijkt te falen" in str(mail.payload["text"])
     assert hook.target == str(place.webhook_id)
     assert sorted(a["subject"] for a in hook.payload["alerts"]) == [  # type: ignore[attr-defined]
