@@ -22,6 +22,7 @@ from registry.inputs import (
     TapPatch,
     Text,
     UserIn,
+    UserPatch,
     VenueIn,
     VenuePatch,
 )
@@ -30,7 +31,7 @@ from registry.provisioning import MqttLogin
 __all__ = [
     "BeerIn", "BeerPatch", "CleaningIn", "DeviceIn", "KegChangeIn", "KegChangePatch", "KeyIn",
     "MqttLogin",
-    "RowId", "TapIn", "TapPatch", "Text", "UserIn", "VenueIn", "VenuePatch",
+    "RowId", "TapIn", "TapPatch", "Text", "UserIn", "UserPatch", "VenueIn", "VenuePatch",
 ]  # fmt: skip
 
 T = TypeVar("T")

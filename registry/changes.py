@@ -36,6 +36,7 @@ from registry.inputs import (
     TapIn,
     TapPatch,
     UserIn,
+    UserPatch,
     VenueIn,
     VenuePatch,
 )
@@ -82,6 +83,15 @@ def create_user(db: Session, organisation_id: int, body: UserIn) -> User:
     user = User(organisation_id=organisation_id, email=body.email, name=body.name,
                 role=Role(body.role), language=body.language, created_ms=now_ms())  # fmt: skip
     db.add(user)
+    db.flush()
+    return user
+
+
+def update_user(db: Session, user: User, patch: UserPatch) -> User:
+    values = patch.model_dump(exclude_unset=True)
+    _refuse_nulls(values, ("name", "language"))
+    for name, value in values.items():
+        setattr(user, name, value)
     db.flush()
     return user
 

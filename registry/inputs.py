@@ -45,6 +45,11 @@ class UserIn(_In):
     language: Language = Field("en", description="what the user reads: alerts, reports, e-mail")
 
 
+class UserPatch(_In):
+    name: Text | None = None
+    language: Language | None = Field(None, description="what the user reads")
+
+
 class KeyIn(_In):
     name: Text
 

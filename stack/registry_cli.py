@@ -90,7 +90,8 @@ def cmd_org(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_user(settings: Settings, args: argparse.Namespace) -> None:
-    body = UserIn(email=args.email, name=args.name or args.email, role=args.role)
+    body = UserIn(email=args.email, name=args.name or args.email, role=args.role,
+                  language=args.language)  # fmt: skip
     with _session(settings) as db:
         org = _organisation(db, args.org)
         user = changes.create_user(db, org.id, body)
@@ -241,6 +242,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     user.add_argument("--name")
     user.add_argument("--role", choices=["operator", "owner"], default="owner")
     user.add_argument("--key", action="store_true", help="also create an API key for them")
+    user.add_argument("--language", choices=["en", "nl"], default="en",
+                      help="what they read: alerts, e-mail, reports")  # fmt: skip
     key = command("key", cmd_key, "create an API key for a user (printed once)")
     key.add_argument("--user", type=int, required=True, help="user id")
     key.add_argument("--name", dest="key_name", default="cli")

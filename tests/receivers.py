@@ -29,8 +29,9 @@ class Delivery:
 
 @dataclass
 class WebhookReceiver:
-    """Answers each POST per `script` (status codes; "timeout" hangs past the sender's timeout)
-    then 200; keeps what it accepted. A bad signature is a 401 and counted."""
+    """Answers each POST per `script` (status codes; "timeout" hangs past the sender's timeout;
+    "429 N" is a 429 with `Retry-After: N`) then 200; keeps what it accepted. A bad signature is
+    a 401 and counted."""
 
     secret: str | None = None
     script: list[int | str] = field(default_factory=list)
@@ -59,6 +60,10 @@ def webhook_receiver(receiver: WebhookReceiver) -> Iterator[WebhookReceiver]:
             if action == "timeout":
                 time.sleep(receiver.hang_s)
                 action = 200
+            retry_after = None
+            if isinstance(action, str) and action.startswith("429 "):  # "429 <Retry-After>"
+                retry_after = action.split(" ", 1)[1]
+                action = 429
             if receiver.secret is not None:
                 try:
                     Webhook(receiver.secret).verify(body, headers)
@@ -70,6 +75,8 @@ def webhook_receiver(receiver: WebhookReceiver) -> Iterator[WebhookReceiver]:
                 with lock:
                     receiver.accepted.append(Delivery(headers["webhook-id"], json.loads(body)))
             self.send_response(int(action))
+            if retry_after is not None:
+                self.send_header("Retry-After", retry_after)
             self.end_headers()
 
         def log_message(self, *_args: object) -> None:
@@ -88,12 +95,22 @@ def webhook_receiver(receiver: WebhookReceiver) -> Iterator[WebhookReceiver]:
 
 
 class SmtpSink:
-    """A real SMTP server that keeps every message it accepts."""
+    """A real SMTP server that keeps every message it accepts, and refuses (550) mail to the
+    addresses in `refused`."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.refused: set[str] = set()
         self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_RCPT(
+        self, _server: object, _session: object, envelope: Any, address: str, _options: object
+    ) -> str:
+        if address in self.refused:
+            return "550 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, _server: object, _session: object, envelope: Any) -> str:
         message = message_from_bytes(envelope.content, policy=policy.default)

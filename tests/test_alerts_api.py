@@ -136,3 +136,14 @@ def test_the_stream_shows_changes_as_they_happen(world: tuple) -> None:
     alert_id = raise_warm(settings, tenant.venue, "tap-03", T0 + 1)
     listener.join(30)
     assert [(a["id"], a["history"][-1]["change"]) for a in seen] == [(alert_id, "opened")]
+
+
+def test_an_owner_chooses_the_language_they_read(world: tuple) -> None:
+    client, tenant, _ = world
+    owner = bearer(tenant.owner_key)
+    path = f"/users/{tenant.owner_id}"
+    assert client.patch(path, json={"language": "fr"}, headers=owner).status_code == 422
+    changed = client.patch(path, json={"language": "nl"}, headers=owner)
+    assert changed.status_code == 200 and changed.json()["language"] == "nl"
+    assert client.get(path, headers=owner).json()["language"] == "nl"
+    assert client.patch(path, json={"language": None}, headers=owner).status_code == 422

@@ -7,7 +7,17 @@ from sqlalchemy import select
 
 from api.deps import Caller, Db, Operator, PagingDep, Person, VisibleKey, VisibleUser, page
 from api.problems import PROBLEM_RESPONSES
-from api.schemas import KeyIn, KeyOut, Me, NewKey, OrganisationOut, Page, UserIn, UserOut
+from api.schemas import (
+    KeyIn,
+    KeyOut,
+    Me,
+    NewKey,
+    OrganisationOut,
+    Page,
+    UserIn,
+    UserOut,
+    UserPatch,
+)  # fmt: skip
 from registry import access, changes
 from registry.models import ApiKey, Organisation, User
 
@@ -47,6 +57,15 @@ def create_user(db: Db, who: Operator, body: UserIn) -> UserOut:
 
 @router.get("/users/{user_id}", response_model=UserOut, tags=["people"])
 def get_user(user: VisibleUser) -> UserOut:
+    return UserOut.model_validate(user)
+
+
+@router.patch("/users/{user_id}", response_model=UserOut, tags=["people"])
+def update_user(db: Db, user: VisibleUser, body: UserPatch) -> UserOut:
+    """A user's name, and the language they read alerts, e-mails and reports in (`en`, `nl`).
+    Owners may change their own; operators anyone's in the organisation."""
+    changes.update_user(db, user, body)
+    db.commit()
     return UserOut.model_validate(user)
 
 
