@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -25,6 +26,7 @@ from dataclasses import dataclass, replace
 import msgspec
 import paho.mqtt.client as paho
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 
 from alerts import display, outbox, store
 from alerts.delivery import Deliverer
@@ -33,7 +35,10 @@ from alerts.settings import AlertsSetup
 from alerts.store import now_ms
 from edge import mqtt
 from edge.wire import (
+    ID_PATTERN,
     QUALITY_TOPIC_ROOT,
+    TS_MAX_MS,
+    TS_MIN_MS,
     DeviceTopic,
     QualityMessage,
     Status,
@@ -55,6 +60,7 @@ RECEIVE_MAXIMUM = 100
 READY_LINE = "alerts ready: subscriptions confirmed"
 _QUALITY = msgspec.json.Decoder(QualityMessage)
 _STATUS = msgspec.json.Decoder(Status)
+_ID = re.compile(ID_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,10 @@ def signal_of(message: Inbound) -> Signal:
         event = _QUALITY.decode(message.payload)
         if event.check not in CHECKS or event.level not in LEVELS:
             raise ValueError(f"unknown check {event.check!r} or level {event.level!r}")
+        if not _ID.match(event.venue) or (event.tap is not None and not _ID.match(event.tap)):
+            raise ValueError(f"venue or tap is not an id: {event.venue[:80]!r}, {event.tap!r:.80}")
+        if not TS_MIN_MS <= event.ts < TS_MAX_MS:
+            raise ValueError(f"time {event.ts} is not a device time")
         if message.topic != quality_topic(event.venue):
             raise ValueError(f"event of {event.venue!r} on {message.topic!r}")
         return Signal(
@@ -182,6 +192,7 @@ class AlertsService:
                     self._on_clock()
                     next_tick = time.monotonic() + tick
         finally:
+            stop.set()  # also when the loop ended by an error: the sender must end with it
             sender.join()
             self._client.disconnect()
             self._client.loop_stop()
@@ -189,10 +200,20 @@ class AlertsService:
     def _handle(self, message: Inbound) -> None:
         try:
             signal = signal_of(message)
-        except (ValueError, msgspec.DecodeError, WireError) as exc:
+        except (ValueError, msgspec.DecodeError, WireError, RecursionError) as exc:
             _LOGGER.warning("ignored a message on %s: %s", message.topic[:200], exc)
-        else:
+            self._ack(message)
+            return
+        try:
             step = store.retrying(self._engine, lambda db: store.record(db, signal, now_ms()))
+        except OperationalError:
+            # The database is gone: stop unacknowledged; the broker gives the event again to
+            # whoever runs next (the supervisor, systemd), after the database is back.
+            raise
+        except Exception:
+            # Never a message that stops the service every time it comes back.
+            _LOGGER.exception("could not apply %s; set aside", signal)
+        else:
             if step is not None:
                 _LOGGER.info(
                     "%s %s/%s %s: %s",

@@ -233,3 +233,34 @@ def test_a_display_that_connects_is_shown_the_venues_alerts_now(
             assert "de koeling lijkt te falen" in state.alerts[0].text
             publish(broker.port, recovered(venue))
             assert wait_for(lambda: shown(0), 30)  # resolved: the display clears
+
+
+def test_bad_messages_are_refused_and_the_good_ones_beside_them_kept(
+    tmp_path: Path, broker: Broker, smtp: SmtpSink
+) -> None:
+    venue = f"cafe-{uuid.uuid4().hex[:6]}"
+    with webhook_receiver(WebhookReceiver()) as receiver:
+        setup = make_setup(tmp_path, broker, smtp.port, f"alerts-{venue}", f"g-{venue}")
+        prepared(setup, receiver.url, venue)
+        good = event(venue, "tap-1", Check.WARM_BEER, Level.WARNING, T0)
+        other = msgspec.structs.replace(good, venue="someone-else")
+        hostile = [
+            b"", b"{not json", b"[" * 100_000, b"\xff\xfe", b'{"v":1}', b"x" * 1_000_000,
+            encode(msgspec.structs.replace(good, check="made_up")),
+            encode(msgspec.structs.replace(good, level="panic")),
+            encode(other),  # another venue's event on this venue's topic
+            encode(msgspec.structs.replace(good, tap="tap-2", venue="not-registered")),
+        ]  # fmt: skip
+        client = mqtt.new_client(f"test-bad-{venue}", MqttSettings(port=broker.port))
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        with AlertsThread(setup):
+            for payload in hostile:
+                client.publish(quality_topic(venue), payload, qos=1).wait_for_publish(10)
+            client.publish(quality_topic("not-registered"), hostile[-1], qos=1).wait_for_publish(10)
+            client.publish(quality_topic(venue), encode(good), qos=1).wait_for_publish(10)
+            assert wait_for(lambda: len(receiver.unique()) == 1, 30)
+        client.disconnect()
+        client.loop_stop()
+    [told] = receiver.unique().values()
+    assert [(a["subject"], a["check"]) for a in told.body["alerts"]] == [("tap-1", "warm_beer")]
