@@ -9,6 +9,7 @@ import secrets
 from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from alerts import store
@@ -96,15 +97,23 @@ def set_policy(db: Session, venue_id: str, body: PolicyIn) -> Policy:
 
 def acknowledge(db: Session, alert: Alert, user_id: int | None, comment: str | None) -> None:
     """Someone is on it: no more reminders or escalation. Acknowledging twice is harmless."""
-    if alert.state == State.RESOLVED:
+    now = store.now_ms()
+    # A conditional update: the service may resolve it at this very moment.
+    changed = db.execute(
+        update(Alert)
+        .where(Alert.id == alert.id, Alert.state == State.OPEN)
+        .values(state=State.ACKNOWLEDGED, acknowledged_ms=now)
+    ).rowcount  # type: ignore[attr-defined]
+    db.refresh(alert)
+    if changed:
+        store.history(db, alert, Change.ACKNOWLEDGED, now, user_id, comment)
+    elif alert.state == State.RESOLVED:
         raise Conflict(f"alert {alert.id} is resolved already")
-    if alert.state == State.OPEN:
-        alert.state, alert.acknowledged_ms = State.ACKNOWLEDGED, store.now_ms()
-        store.history(db, alert, Change.ACKNOWLEDGED, alert.acknowledged_ms, user_id, comment)
 
 
 def resolve(db: Session, alert: Alert, user_id: int | None, comment: str) -> None:
-    if alert.state == State.RESOLVED:
-        raise Conflict(f"alert {alert.id} is resolved already")
     now = store.now_ms()
-    store.resolve(db, alert, now, now, user_id, comment)
+    try:
+        store.resolve(db, alert, now, now, user_id, comment)
+    except store.LostRace:
+        raise Conflict(f"alert {alert.id} is resolved already") from None
