@@ -20,7 +20,9 @@ from timeseries.events import Check, Level
 # Not a kernel check: the alerts service raises it from a device's `offline` status (its last
 # will), and clears it when the device says `online` again.
 DEVICE_OFFLINE = "device_offline"
-ALERT_CHECKS = (*(c.value for c in Check), DEVICE_OFFLINE)
+# Nor this: the service raises it for a venue that sends no readings while it is open.
+VENUE_SILENT = "venue_silent"
+ALERT_CHECKS = (*(c.value for c in Check), DEVICE_OFFLINE, VENUE_SILENT)
 
 SEVERITY_RANK = {Level.OK: 0, Level.WARNING: 1, Level.CRITICAL: 2}
 

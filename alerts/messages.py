@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from alerts.lifecycle import DEVICE_OFFLINE, Change
+from alerts.lifecycle import DEVICE_OFFLINE, VENUE_SILENT, Change
 from texts import Texts
 from timeseries.events import Check, Level
 
@@ -54,6 +54,7 @@ def title(t: Texts, check: str) -> str:
         Check.AFTER_HOURS: t._("Beer poured after hours"),
         Check.LINE_CLEANING: t._("Line cleaning overdue"),
         DEVICE_OFFLINE: t._("Sensor box offline"),
+        VENUE_SILENT: t._("No readings"),
     }
     return titles[check]
 
@@ -171,6 +172,10 @@ HEADLINES: dict[str, Callable[[Texts, Item], str]] = {
     DEVICE_OFFLINE: lambda t, i: t._(
         "Sensor box %(device)s went offline at %(time)s.", device=i.subject, time=t.time(i.ts)
     ),
+    VENUE_SILENT: lambda t, i: t._(
+        "No readings have come in since %(time)s, while the venue is open.",
+        time=t.time(int(i.value)),
+    ),
 }
 
 
@@ -197,6 +202,10 @@ def remedy(t: Texts, check: str) -> str:
         Check.AFTER_HOURS: t._("Check that every tap is closed and who is pouring after hours."),
         Check.LINE_CLEANING: t._("Clean the line, and record the cleaning in Tapsense."),
         DEVICE_OFFLINE: t._("Check the sensor box's power and network connection."),
+        VENUE_SILENT: t._(
+            "Check that the sensor box is on and connected, and its probes "
+            "plugged in; readings it kept are sent when it is back."
+        ),
     }
     return remedies[check]
 

@@ -22,15 +22,16 @@ import re
 import threading
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 
 import msgspec
 import paho.mqtt.client as paho
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 
-from alerts import display, outbox, store
+from alerts import display, outbox, silence, store
 from alerts.delivery import Deliverer
-from alerts.lifecycle import DEVICE_OFFLINE, Signal
+from alerts.lifecycle import DEVICE_OFFLINE, VENUE_SILENT, Signal
 from alerts.settings import AlertsSetup
 from alerts.store import now_ms
 from edge import mqtt
@@ -50,8 +51,11 @@ from edge.wire import (
     subscription,
 )
 from registry import access
+from registry.alert_models import Alert
 from registry.db import open_registry, transaction
+from registry.models import Venue
 from timeseries.events import CHECKS, LEVELS, Level
+from timeseries.influx import InfluxError, InfluxQL
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -114,6 +118,8 @@ class AlertsService:
         self._written = threading.Event()  # new notifications: the sender need not wait a tick
         self._shown = 0  # the newest alert change the venues' displays were told of
         self._refresh_at = 0.0
+        self._influx = InfluxQL(setup.influx)
+        self._silence_at = 0.0
         self._client = mqtt.new_client(setup.alerts.client_id, setup.mqtt, manual_ack=True)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
@@ -194,6 +200,7 @@ class AlertsService:
         finally:
             stop.set()  # also when the loop ended by an error: the sender must end with it
             sender.join()
+            self._influx.close()
             self._client.disconnect()
             self._client.loop_stop()
 
@@ -236,6 +243,26 @@ class AlertsService:
         if store.retrying(self._engine, lambda db: outbox.group(db, now_ms())):
             self._written.set()
         self._show()
+        if self._setup.alerts.silent_after_s and time.monotonic() >= self._silence_at:
+            self._silence_at = time.monotonic() + self._setup.alerts.silent_every_s
+            self._check_silence()
+
+    def _check_silence(self) -> None:
+        """Venues open now with no reading for `silent_after_s`: an alert; readings again: ok."""
+        try:
+            last_seen = silence.last_readings(self._influx)
+        except InfluxError as exc:
+            _LOGGER.warning("cannot tell which venues are silent: %s", exc)
+            return
+        with transaction(self._engine) as db:
+            venues = list(db.scalars(select(Venue).where(Venue.id.in_(list(last_seen)))))
+            silent_now = set(db.scalars(select(Alert.venue_id).where(
+                Alert.check == VENUE_SILENT, Alert.state != "resolved")))  # fmt: skip
+        signals = silence.silence_signals(last_seen, venues, silent_now, store.open_at, now_ms(),
+                                          self._setup.alerts.silent_after_s)  # fmt: skip
+        for signal in signals:
+            store.retrying(self._engine, partial(store.record, signal=signal, now_ms=now_ms()))
+            _LOGGER.info("%s: %s", signal.venue, "silent" if signal.level != Level.OK else "back")
 
     def _show(self) -> None:
         """Each venue whose alerts changed: its unresolved alerts, retained, to its display."""

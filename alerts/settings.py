@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from edge.settings import MqttSettings
+from timeseries.settings import InfluxSettings
 
 
 class AlertsSettings(BaseModel):
@@ -33,6 +34,10 @@ class AlertsSettings(BaseModel):
     # A claimed notification is another service's to retry after this long (a service killed
     # mid-send): longer than any one attempt takes.
     lease_s: float = Field(120.0, gt=0)
+    # A venue open now whose newest reading is older than this is silent (an alert); 0: never.
+    # Looked at every `silent_every_s` in InfluxDB.
+    silent_after_s: float = Field(900.0, ge=0)
+    silent_every_s: float = Field(60.0, gt=0)
 
 
 class SmtpSettings(BaseModel):
@@ -54,4 +59,5 @@ class AlertsSetup:
     alerts: AlertsSettings
     smtp: SmtpSettings
     mqtt: MqttSettings
+    influx: InfluxSettings
     registry_url: str

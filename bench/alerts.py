@@ -114,8 +114,8 @@ def run(home: Path, m: MqttSettings, influx: InfluxSettings, args: argparse.Name
     subscribed = threading.Event()
     threading.Thread(target=run_ingest, args=(settings.for_ingest(), stop, subscribed)).start()
     assert subscribed.wait(120), "ingest did not start"
-    setup = AlertsSetup(AlertsSettings(client_id="bench-alerts"), SmtpSettings(),
-                        m, settings.registry_url)  # fmt: skip
+    setup = AlertsSetup(AlertsSettings(client_id="bench-alerts"), SmtpSettings(), m, influx,
+                        settings.registry_url)  # fmt: skip
     engine = engine_for(settings.registry_url, serialised=True)
     service = AlertsService(setup, engine)
     threading.Thread(target=service.run, args=(stop,)).start()

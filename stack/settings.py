@@ -79,7 +79,7 @@ class Settings(BaseSettings):
 
     def for_alerts(self) -> AlertsSetup:
         return AlertsSetup(alerts=self.alerts, smtp=self.smtp, mqtt=self.mqtt,
-                           registry_url=self.registry_url)  # fmt: skip
+                           influx=self.influx, registry_url=self.registry_url)  # fmt: skip
 
     def for_simulators(self) -> Target:
         return Target(

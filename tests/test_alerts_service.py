@@ -28,6 +28,7 @@ from tests.conftest import Broker
 from tests.readback import wait_for
 from tests.receivers import SmtpSink, WebhookReceiver, webhook_receiver
 from timeseries.events import Check, Level
+from timeseries.settings import InfluxSettings
 
 WEBHOOK_TIMEOUT_S = 1.0
 
@@ -59,9 +60,11 @@ def make_setup(tmp_path: Path, broker: Broker, smtp_port: int, client_id: str,
     return AlertsSetup(
         alerts=AlertsSettings(client_id=client_id, share_group=group, resolve_hold_s=1.0,
                               tick_s=0.05, webhook_timeout_s=WEBHOOK_TIMEOUT_S,
-                              retry_initial_s=0.2, retry_max_s=1.0, lease_s=5.0),
+                              retry_initial_s=0.2, retry_max_s=1.0, lease_s=5.0,
+                              silent_after_s=0),
         smtp=SmtpSettings(host="127.0.0.1", port=smtp_port, starttls=False),
         mqtt=MqttSettings(port=broker.port),
+        influx=InfluxSettings(url="http://127.0.0.1:9"),  # silence is tested on its own
         registry_url=url,
     )  # fmt: skip
 
