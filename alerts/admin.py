@@ -17,7 +17,7 @@ from alerts.lifecycle import Change, State
 from alerts.policy import DEFAULT_ONLY_WHEN_OPEN, Policy
 from registry.access import Conflict
 from registry.alert_models import Alert, AlertPolicy, WebhookEndpoint
-from registry.inputs import Text
+from registry.inputs import Email, Text
 from timeseries.events import Check
 
 WEBHOOK_SECRET_BYTES = 24
@@ -52,11 +52,17 @@ class PolicyIn(_In):
         "opening, if still open)",
     )
 
+    also_email: list[Email] = Field(
+        default_factory=list, max_length=20,
+        description="more addresses told with the owner (a bar manager), in the owner's language",
+    )  # fmt: skip
+
     @classmethod
     def of(cls, p: Policy) -> PolicyIn:
         return cls(min_severity=p.min_severity, group_wait_s=p.group_wait_s,  # type: ignore[arg-type]
                    repeat_after_s=p.repeat_after_s, escalate_after_s=p.escalate_after_s,
-                   email_owner=p.email_owner, only_when_open=sorted(p.only_when_open))  # fmt: skip
+                   email_owner=p.email_owner, only_when_open=sorted(p.only_when_open),
+                   also_email=list(p.also_email))  # fmt: skip
 
 
 class WebhookIn(_In):
@@ -90,6 +96,7 @@ def set_policy(db: Session, venue_id: str, body: PolicyIn) -> Policy:
     row.min_severity, row.group_wait_s = body.min_severity, body.group_wait_s
     row.repeat_after_s, row.escalate_after_s = body.repeat_after_s, body.escalate_after_s
     row.email_owner, row.only_when_open = body.email_owner, sorted(set(body.only_when_open))
+    row.also_email = list(dict.fromkeys(body.also_email))
     db.add(row)
     db.flush()
     return store.policy_of(db, venue_id)

@@ -191,8 +191,11 @@ def _recipients(db: Session, venue: Venue, audience: str) -> list[tuple[str, str
     owner = db.get(User, venue.owner_id) if venue.owner_id is not None else None
     language = venue_language(db, venue)
     found = []
-    if owner is not None and owner.disabled_ms is None and policy_of(db, venue.id).email_owner:
+    policy = policy_of(db, venue.id)
+    if owner is not None and owner.disabled_ms is None and policy.email_owner:
         found.append((EMAIL, owner.email, owner.language))
+    found += [(EMAIL, address, language) for address in policy.also_email
+              if owner is None or address != owner.email]  # fmt: skip
     hooks = db.scalars(
         select(WebhookEndpoint)
         .where(WebhookEndpoint.venue_id == venue.id, WebhookEndpoint.disabled_ms.is_(None))

@@ -33,6 +33,7 @@ class Policy:
     escalate_after_s: float = 3600.0
     email_owner: bool = True
     only_when_open: frozenset[str] = field(default=DEFAULT_ONLY_WHEN_OPEN)
+    also_email: tuple[str, ...] = ()  # told with the owner, in the owner's language
 
 
 def relevant(policy: Policy, check: str, severity: Level, venue_open: bool) -> bool:

@@ -73,6 +73,7 @@ def policy_of(db: Session, venue_id: str) -> Policy:
         row.escalate_after_s,
         row.email_owner,
         frozenset(row.only_when_open),
+        tuple(row.also_email),
     )
 
 

@@ -95,6 +95,7 @@ class AlertPolicy(Base):
     escalate_after_s: Mapped[float]
     email_owner: Mapped[bool]
     only_when_open: Mapped[list[str]] = mapped_column(JSON)
+    also_email: Mapped[list[str]] = mapped_column(JSON)  # told with the owner
     venue: Mapped[Venue] = relationship()
 
 

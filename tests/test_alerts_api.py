@@ -75,7 +75,8 @@ def test_bad_input_is_refused_with_its_reason(world: tuple) -> None:
         assert client.get("/alerts", params=params, headers=owner).status_code == 422, params
     policy = f"/venues/{tenant.venue}/alert-policy"
     for body in ({"group_wait_s": -1}, {"min_severity": "ok"}, {"only_when_open": ["nope"]},
-                 {"repeat_after_s": 1e12}, {"surprise": 1}):  # fmt: skip
+                 {"repeat_after_s": 1e12}, {"surprise": 1}, {"also_email": ["not an address"]},
+                 {"also_email": [f"a{i}@b.example" for i in range(21)]}):  # fmt: skip
         answer = client.put(policy, json=body, headers=owner)
         assert answer.status_code == 422, body
         assert answer.headers["content-type"].startswith("application/problem+json")
@@ -92,10 +93,12 @@ def test_a_policy_is_kept_and_the_defaults_shown_until_then(world: tuple) -> Non
     owner = bearer(tenant.owner_key)
     policy = f"/venues/{tenant.venue}/alert-policy"
     assert client.get(policy, headers=owner).json()["group_wait_s"] == 30.0
-    body = {"min_severity": "critical", "group_wait_s": 0, "only_when_open": ["warm_beer"]}
+    body = {"min_severity": "critical", "group_wait_s": 0, "only_when_open": ["warm_beer"],
+            "also_email": ["manager@bar.example"]}  # fmt: skip
     assert client.put(policy, json=body, headers=owner).status_code == 200
     shown = client.get(policy, headers=owner).json()
     assert shown["min_severity"] == "critical" and shown["only_when_open"] == ["warm_beer"]
+    assert shown["also_email"] == ["manager@bar.example"]
 
 
 def test_a_webhook_secret_is_shown_once(world: tuple) -> None:

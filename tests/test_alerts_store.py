@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
-from alerts import outbox, store
+from alerts import admin, outbox, store
+from alerts.admin import PolicyIn
 from alerts.lifecycle import Signal
 from registry.alert_models import Alert, AlertTransition, Notification, PendingChange
 from registry.db import engine_for, migrate, transaction
@@ -122,6 +123,18 @@ def test_a_cooler_failure_is_one_message_per_recipient_listing_every_tap(engine:
     assert hook.target == str(place.webhook_id)
     assert sorted(a["subject"] for a in hook.payload["alerts"]) == [  # type: ignore[attr-defined]
         "", "tap-1", "tap-2", "tap-3", "tap-4", "tap-5", "tap-6"]  # fmt: skip
+
+
+def test_the_policy_names_who_else_is_told(engine: Engine) -> None:
+    place = alert_venue(engine, "v1")
+    with transaction(engine) as db:
+        also = ["bar@v1.example", "chef@v1.example"]
+        admin.set_policy(db, "v1", PolicyIn(email_owner=False, group_wait_s=0, also_email=also))
+    record_all(engine, cooler_failure("v1")[:7], T0)
+    with transaction(engine) as db:
+        assert outbox.group(db, T0) == 3
+        targets = sorted(n.target for n in db.scalars(select(Notification)))
+    assert targets == sorted(["bar@v1.example", "chef@v1.example", str(place.webhook_id)])
 
 
 def test_recovery_resolves_after_the_hold_off_and_is_told_once(engine: Engine) -> None:

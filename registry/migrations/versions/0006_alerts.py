@@ -64,6 +64,7 @@ def upgrade() -> None:
         sa.Column("escalate_after_s", sa.Double(), nullable=False),
         sa.Column("email_owner", sa.Boolean(), nullable=False),
         sa.Column("only_when_open", sa.JSON(), nullable=False),
+        sa.Column("also_email", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["venue_id"],
             ["venues.id"],
