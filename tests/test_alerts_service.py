@@ -55,8 +55,9 @@ class AlertsThread:
 
 
 def make_setup(tmp_path: Path, broker: Broker, smtp_port: int, client_id: str,
-               group: str) -> AlertsSetup:  # fmt: skip
-    url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
+               group: str, url: str | None = None) -> AlertsSetup:  # fmt: skip
+    """The service's settings for a test: a SQLite registry under `tmp_path` unless `url`."""
+    url = url or f"sqlite:///{tmp_path / 'registry.sqlite'}"
     return AlertsSetup(
         alerts=AlertsSettings(client_id=client_id, share_group=group, resolve_hold_s=1.0,
                               tick_s=0.05, webhook_timeout_s=WEBHOOK_TIMEOUT_S,
@@ -178,13 +179,14 @@ def test_a_cooler_failure_reaches_webhook_and_email_once_through_a_failing_recei
 
 
 def test_two_services_at_once_tell_each_change_once(
-    tmp_path: Path, broker: Broker, smtp: SmtpSink
+    tmp_path: Path, broker: Broker, smtp: SmtpSink, registry_url: str
 ) -> None:
+    """On SQLite and on PostgreSQL (row locks there, the write lock here)."""
     venue = f"cafe-{uuid.uuid4().hex[:6]}"
     receiver = WebhookReceiver()
     with webhook_receiver(receiver):
-        a = make_setup(tmp_path, broker, smtp.port, f"alerts-a-{venue}", f"g-{venue}")
-        b = make_setup(tmp_path, broker, smtp.port, f"alerts-b-{venue}", f"g-{venue}")
+        a = make_setup(tmp_path, broker, smtp.port, f"alerts-a-{venue}", f"g-{venue}", registry_url)
+        b = make_setup(tmp_path, broker, smtp.port, f"alerts-b-{venue}", f"g-{venue}", registry_url)
         place = prepared(a, receiver.url, venue)
         receiver.secret = place.webhook_secret
         with AlertsThread(a), AlertsThread(b):
