@@ -1,0 +1,96 @@
+"""A venue-month's figures as pure functions over plain arrays: no I/O, no database, no
+InfluxDB. The report's query layer reads pours and temperatures and hands them here; tests
+hand them the simulator's ground truth.
+
+Times are ms since the epoch (UTC), as on the wire; volumes come in mL and go out in litres;
+"local" means the venue's time zone, clock changes included (a March has an hour fewer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+
+QUARTER_MS = 900_000
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+
+
+def litres_by(keys: Sequence[str], ml: Floats) -> dict[str, float]:
+    """Litres poured per key (a tap, or the beer each pour was), keys in first-seen order."""
+    totals: dict[str, float] = {}
+    for key, amount in zip(keys, ml, strict=True):
+        totals[key] = totals.get(key, 0.0) + float(amount)
+    return {key: total / 1000 for key, total in totals.items()}
+
+
+def local_weekday_hour(ts_ms: Ints, zone: ZoneInfo) -> tuple[Ints, Ints]:
+    """Each time's local weekday (0 = Monday) and hour. The zone's offset is looked up once per
+    quarter hour of the span (every zone changes its offset on a quarter hour), not per pour: a
+    month of pours costs some 3,000 lookups however many pours there are."""
+    if len(ts_ms) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    first = int(ts_ms.min()) // QUARTER_MS
+    slots = int(ts_ms.max()) // QUARTER_MS - first + 1
+    offsets_min = np.array(
+        [_offset_minutes(zone, (first + q) * QUARTER_MS) for q in range(slots)], dtype=np.int64
+    )
+    local_min = ts_ms // 60_000 + offsets_min[ts_ms // QUARTER_MS - first]
+    days = local_min // (24 * 60)
+    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
+    hour = (local_min % (24 * 60)) // 60
+    return weekday, hour
+
+
+def _offset_minutes(zone: ZoneInfo, ms: int) -> int:
+    offset = datetime.fromtimestamp(ms / 1000, UTC).astimezone(zone).utcoffset() or timedelta()
+    return int(offset.total_seconds() // 60)
+
+
+def heat_map(ts_ms: Ints, ml: Floats, zone: ZoneInfo) -> Floats:
+    """Litres poured per local weekday (rows, Monday first) and hour (columns)."""
+    weekday, hour = local_weekday_hour(ts_ms, zone)
+    grid = np.zeros((7, 24))
+    np.add.at(grid, (weekday, hour), ml / 1000)
+    return grid
+
+
+def peak_hours(grid: Floats, n: int = 3) -> list[tuple[int, int, float]]:
+    """The `n` busiest (weekday, hour) cells, busiest first; only cells where beer was poured."""
+    order = np.argsort(-grid, axis=None, kind="stable")[:n]
+    cells = [(int(i // 24), int(i % 24), float(grid.flat[i])) for i in order]
+    return [cell for cell in cells if cell[2] > 0]
+
+
+def ranked(volumes: Mapping[str, float]) -> list[tuple[str, float]]:
+    """Best seller first; equal volumes by name, so the order never depends on the query."""
+    return sorted(volumes.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def trend(now: float, before: float | None) -> float | None:
+    """The change against a base period as a share (0.12 = 12% more); None without a base."""
+    if before is None or before <= 0:
+        return None
+    return now / before - 1
+
+
+def served_in_range(ml: Floats, temp_c: Floats, low_c: float, high_c: float) -> float | None:
+    """The share of the poured volume whose temperature at pour time was within the beer's
+    serving range; pours without a known temperature are left out. None: nothing to judge."""
+    known = ~np.isnan(temp_c)
+    total = float(ml[known].sum())
+    if total <= 0:
+        return None
+    inside = known & (temp_c >= low_c) & (temp_c <= high_c)
+    return float(ml[inside].sum()) / total
+
+
+def kegs_per_tap(
+    changes_ts: Mapping[str, Sequence[int]], start_ms: int, end_ms: int
+) -> dict[str, int]:
+    """How many kegs went on each tap within [start, end): the keg turnover."""
+    return {tap: sum(start_ms <= ts < end_ms for ts in times) for tap, times in changes_ts.items()}
