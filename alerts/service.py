@@ -11,6 +11,9 @@ What is durable and when:
 - Notifications are rows in the outbox before anything is sent (`alerts.outbox`), and are
   sent by a thread of their own (`alerts.delivery`), so a slow webhook never holds back
   events.
+- On its clock (`alerts.tick_s`) the service resolves what recovered, groups what is to be
+  told, publishes each changed venue's alerts to its display (`alerts.display`), and every
+  `alerts.silent_every_s` asks InfluxDB which open venues went silent (`alerts.silence`).
 - paho calls `on_message` on its network thread: messages are only queued there.
 """
 
@@ -18,10 +21,9 @@ from __future__ import annotations
 
 import logging
 import queue
-import re
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 
 import msgspec
@@ -31,30 +33,24 @@ from sqlalchemy.exc import OperationalError
 
 from alerts import display, outbox, silence, store
 from alerts.delivery import Deliverer
-from alerts.lifecycle import DEVICE_OFFLINE, VENUE_SILENT, Signal
+from alerts.inbound import Inbound, signal_of
+from alerts.lifecycle import VENUE_SILENT
 from alerts.settings import AlertsSetup
 from alerts.store import now_ms
 from edge import mqtt
 from edge.wire import (
-    ID_PATTERN,
     QUALITY_TOPIC_ROOT,
-    TS_MAX_MS,
-    TS_MIN_MS,
-    DeviceTopic,
-    QualityMessage,
-    Status,
     TopicKind,
     WireError,
     alerts_topic,
     encode,
-    quality_topic,
     subscription,
 )
 from registry import access
 from registry.alert_models import Alert
 from registry.db import open_registry, transaction
 from registry.models import Venue
-from timeseries.events import CHECKS, LEVELS, Level
+from timeseries.events import Level
 from timeseries.influx import InfluxError, InfluxQL
 
 _LOGGER = logging.getLogger(__name__)
@@ -62,49 +58,6 @@ _LOGGER = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 14 * 24 * 3600
 RECEIVE_MAXIMUM = 100
 READY_LINE = "alerts ready: subscriptions confirmed"
-_QUALITY = msgspec.json.Decoder(QualityMessage)
-_STATUS = msgspec.json.Decoder(Status)
-_ID = re.compile(ID_PATTERN)
-
-
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    generation: int
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    received_ms: int
-
-
-def signal_of(message: Inbound) -> Signal:
-    """The signal a message carries; `ValueError` says why a message carries none."""
-    if message.topic.startswith(QUALITY_TOPIC_ROOT + "/"):
-        event = _QUALITY.decode(message.payload)
-        if event.check not in CHECKS or event.level not in LEVELS:
-            raise ValueError(f"unknown check {event.check!r} or level {event.level!r}")
-        if not _ID.match(event.venue) or (event.tap is not None and not _ID.match(event.tap)):
-            raise ValueError(f"venue or tap is not an id: {event.venue[:80]!r}, {event.tap!r:.80}")
-        if not TS_MIN_MS <= event.ts < TS_MAX_MS:
-            raise ValueError(f"time {event.ts} is not a device time")
-        if message.topic != quality_topic(event.venue):
-            raise ValueError(f"event of {event.venue!r} on {message.topic!r}")
-        return Signal(
-            event.venue,
-            event.tap or "",
-            event.check,
-            Level(event.level),
-            event.ts,
-            event.value,
-            event.detail,
-        )
-    topic = DeviceTopic.parse(message.topic)
-    if topic.kind is not TopicKind.STATUS:
-        raise ValueError(f"not a status topic: {message.topic!r}")
-    status = _STATUS.decode(message.payload)
-    level = Level.WARNING if status.state == "offline" else Level.OK
-    # A status carries no time of its own: it is as new as its arrival.
-    return Signal(topic.venue, topic.device, DEVICE_OFFLINE, level, message.received_ms)
 
 
 class AlertsService:
