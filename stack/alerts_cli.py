@@ -64,9 +64,11 @@ def cmd_list(db: Session, args: argparse.Namespace) -> int:
         q = q.where(Alert.state == args.state)
     if args.check:
         q = q.where(Alert.check == args.check)
-    rows = db.scalars(q.order_by(Alert.opened_ms.desc(), Alert.id.desc()).limit(args.limit))
+    rows = db.scalars(q.order_by(Alert.opened_ms.desc(), Alert.id.desc()).limit(args.limit)).all()
     for a in rows:
         print(_line(a))
+    if not rows:
+        print("no alerts match")
     return 0
 
 
@@ -104,10 +106,12 @@ def cmd_resolve(db: Session, args: argparse.Namespace) -> int:
 
 def cmd_dead(db: Session, args: argparse.Namespace) -> int:
     rows = db.scalars(select(Notification).where(Notification.state == "dead")
-                      .order_by(Notification.dead_ms.desc()).limit(args.limit))  # fmt: skip
+                      .order_by(Notification.dead_ms.desc()).limit(args.limit)).all()  # fmt: skip
     for n in rows:
         print(f"{n.id}  {_when(n.dead_ms)}  {n.venue_id}  {n.channel} -> {n.target}  "
               f"after {n.attempts} attempts: {n.last_error}")  # fmt: skip
+    if not rows:
+        print("no notification was given up on")
     return 0
 
 

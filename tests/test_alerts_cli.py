@@ -25,13 +25,13 @@ def test_an_operator_lists_shows_acknowledges_and_resolves(
     alert_venue(engine, "cli-1")
     signal = Signal("cli-1", "tap-2", Check.LEAK, Level.WARNING, T0, 2.5, T0)
     store.retrying(engine, lambda db: store.record(db, signal, T0))
-    with transaction(engine) as db:
-        db.add(Notification(id="msg_dead", venue_id="cli-1", channel="webhook", target="1",
-                            payload={}, state="dead", attempts=9, next_attempt_ms=T0,
-                            last_error="410 Gone: the receiver asked for no more",
-                            created_ms=T0, dead_ms=T0))  # fmt: skip
-    engine.dispose()
+    dead = Notification(id="msg_dead", venue_id="cli-1", channel="webhook", target="1",
+                        payload={}, state="dead", attempts=9, next_attempt_ms=T0,
+                        last_error="410 Gone: the receiver asked for no more",
+                        created_ms=T0, dead_ms=T0)  # fmt: skip
 
+    assert main(["alerts", "dead"]) == 0
+    assert capsys.readouterr().out == "no notification was given up on\n"
     assert main(["alerts", "list", "--state", "unresolved"]) == 0
     listed = capsys.readouterr().out
     assert "open" in listed and "cli-1/tap-2 leak" in listed
@@ -46,5 +46,8 @@ def test_an_operator_lists_shows_acknowledges_and_resolves(
     assert main(["alerts", "ack", "999"]) == 1
     assert main(["alerts", "resolve", str(alert_id), "--comment", "\x00"]) == 2
     assert "comment" in capsys.readouterr().err
+    with transaction(engine) as db:
+        db.add(dead)
+    engine.dispose()
     assert main(["alerts", "dead"]) == 0
     assert "msg_dead" in capsys.readouterr().out
