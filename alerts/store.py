@@ -186,13 +186,15 @@ def sweep(db: Session, now_ms: int, resolve_hold_s: float) -> int:
         if alert.state != State.OPEN or alert.recovering_ts is not None:
             continue
         p = policy_of(db, alert.venue_id)
+        # Raised while closed (or below the threshold then): told once it matters; and a
+        # warm tap told in the evening is not repeated, nor escalated, through the night.
+        relevant = policy.relevant(p, alert.check, Level(alert.severity),
+                                   open_at(alert.venue, now_ms))  # fmt: skip
+        if not relevant:
+            continue
         if alert.first_told_ms is None:
-            relevant = policy.relevant(
-                p, alert.check, Level(alert.severity), open_at(alert.venue, now_ms)
-            )
-            if relevant:  # raised while closed, or below the threshold then
-                _to_tell(db, alert, Change.OPENED, alert.last_ts, now_ms)
-                changed += 1
+            _to_tell(db, alert, Change.OPENED, alert.last_ts, now_ms)
+            changed += 1
         elif alert.escalated_ms is None and policy.escalation_due(p, alert.first_told_ms, now_ms):
             alert.escalated_ms = now_ms
             _to_tell(db, alert, Change.ESCALATED, alert.last_ts, now_ms, OPERATORS)

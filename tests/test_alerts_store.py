@@ -18,6 +18,8 @@ from alerts.admin import PolicyIn
 from alerts.lifecycle import Signal
 from registry.alert_models import Alert, AlertTransition, Notification, PendingChange
 from registry.db import engine_for, migrate, transaction
+from registry.hours import WEEKDAYS
+from registry.models import Venue
 from tests.alerting import T0, alert_venue, count
 from timeseries.events import Check, Level
 
@@ -159,6 +161,21 @@ def test_recovery_resolves_after_the_hold_off_and_is_told_once(engine: Engine) -
     with transaction(engine) as db:  # nothing more to do: each resolution told once
         assert store.sweep(db, T0 + 900_000, HOLD_S) == 0
         assert outbox.group(db, T0 + 900_000) == 0
+
+
+def test_what_matters_only_while_open_waits_for_the_opening(engine: Engine) -> None:
+    alert_venue(engine, "v1")
+    with transaction(engine) as db:  # open 16:00-01:00 every day (Amsterdam)
+        db.get_one(Venue, "v1").hours = {day: "16:00-01:00" for day in WEEKDAYS}
+    three_am = T0 + 10 * 3_600_000  # T0 is 17:00 in Amsterdam: 03:00 the next night
+    record_all(engine, [warm("v1", 1, Level.WARNING, three_am)], three_am)
+    with transaction(engine) as db:
+        assert count(db, PendingChange) == 0  # warm beer while closed: nobody is told
+        assert store.sweep(db, three_am + 3_600_000, HOLD_S) == 0
+        opening = three_am + 13 * 3_600_000  # 16:00
+        assert store.sweep(db, opening, HOLD_S) == 1  # told when the doors open
+        assert store.sweep(db, opening + 9 * 3_600_000 + 1, HOLD_S) == 0  # 01:00+: no reminder
+        assert [c.change for c in db.scalars(select(PendingChange))] == ["opened"]
 
 
 def test_unacknowledged_alerts_are_repeated_and_escalated(engine: Engine) -> None:
