@@ -20,6 +20,23 @@ Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
 
 
+def month_bounds(year: int, month: int, zone: ZoneInfo) -> tuple[int, int]:
+    """A month in the venue's time zone, as [start, end) in ms: from the 1st at midnight local
+    to the next month's (a March in Amsterdam is an hour short, an October an hour long)."""
+    start = datetime(year, month, 1, tzinfo=zone)
+    end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=zone)
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+
+
+def beer_at(pour_ts: Ints, changes_ts: Sequence[int], changes_beer: Sequence[str],
+            before_any: str) -> list[str]:  # fmt: skip
+    """The beer each pour of one tap was: that of the last keg put on before it (`changes_*`
+    in time order), `before_any` before the first."""
+    beers = [before_any, *changes_beer]
+    index = np.searchsorted(np.asarray(changes_ts, dtype=np.int64), pour_ts, side="right")
+    return [beers[i] for i in index]
+
+
 def litres_by(keys: Sequence[str], ml: Floats) -> dict[str, float]:
     """Litres poured per key (a tap, or the beer each pour was), keys in first-seen order."""
     totals: dict[str, float] = {}
