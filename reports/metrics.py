@@ -9,6 +9,7 @@ Times are ms since the epoch (UTC), as on the wire; volumes come in mL and go ou
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -111,3 +112,29 @@ def kegs_per_tap(
 ) -> dict[str, int]:
     """How many kegs went on each tap within [start, end): the keg turnover."""
     return {tap: sum(start_ms <= ts < end_ms for ts in times) for tap, times in changes_ts.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Incidents:
+    """A month's quality alerts for the report: how many of each check, and how long people
+    took to acknowledge them (median, of those acknowledged) and how many nobody did."""
+
+    by_check: dict[str, int]
+    median_to_acknowledge_s: float | None
+    never_acknowledged: int
+
+
+def incidents(
+    checks: Sequence[str], opened_ms: Sequence[int], acknowledged_ms: Sequence[int | None]
+) -> Incidents:
+    """From the alerts opened in the month (`alerts` rows: check, opened, acknowledged)."""
+    by_check: dict[str, int] = {}
+    for check in checks:
+        by_check[check] = by_check.get(check, 0) + 1
+    waits = [(ack - opened) / 1000 for opened, ack in zip(opened_ms, acknowledged_ms, strict=True)
+             if ack is not None]  # fmt: skip
+    return Incidents(
+        by_check=dict(sorted(by_check.items(), key=lambda kv: (-kv[1], kv[0]))),
+        median_to_acknowledge_s=float(np.median(waits)) if waits else None,
+        never_acknowledged=sum(ack is None for ack in acknowledged_ms),
+    )

@@ -69,3 +69,15 @@ def test_kegs_per_tap_counts_the_month_only() -> None:
     start, end = MARCH_2026
     changes = {"tap-1": [start - 1, start, end - 1, end], "tap-2": []}
     assert metrics.kegs_per_tap(changes, start, end) == {"tap-1": 2, "tap-2": 0}
+
+
+def test_incidents_count_per_check_and_the_time_to_acknowledge() -> None:
+    found = metrics.incidents(
+        ["warm_beer", "leak", "warm_beer", "keg_low"],
+        [0, 1_000, 10_000, 20_000],
+        [60_000, None, 190_000, 20_000 + 600_000],
+    )
+    assert found.by_check == {"warm_beer": 2, "keg_low": 1, "leak": 1}
+    assert found.median_to_acknowledge_s == 180.0  # of 60, 180 and 600 s
+    assert found.never_acknowledged == 1
+    assert metrics.incidents([], [], []).median_to_acknowledge_s is None
