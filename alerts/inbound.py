@@ -5,11 +5,11 @@ that says why not; nothing here touches the broker or the database."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import msgspec
 
 from alerts.lifecycle import DEVICE_OFFLINE, Signal
+from edge.mqtt import Inbound
 from edge.wire import (
     ID_PATTERN,
     QUALITY_TOPIC_ROOT,
@@ -26,16 +26,6 @@ from timeseries.events import CHECKS, LEVELS, Level
 _QUALITY = msgspec.json.Decoder(QualityMessage)
 _STATUS = msgspec.json.Decoder(Status)
 _ID = re.compile(ID_PATTERN)
-
-
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    generation: int
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    received_ms: int
 
 
 def signal_of(message: Inbound) -> Signal:

@@ -27,17 +27,17 @@ from dataclasses import replace
 from functools import partial
 
 import msgspec
-import paho.mqtt.client as paho
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 
 from alerts import display, outbox, silence, store
 from alerts.delivery import Deliverer
-from alerts.inbound import Inbound, signal_of
+from alerts.inbound import signal_of
 from alerts.lifecycle import VENUE_SILENT
 from alerts.settings import AlertsSetup
 from alerts.store import now_ms
 from edge import mqtt
+from edge.mqtt import Inbound
 from edge.wire import (
     QUALITY_TOPIC_ROOT,
     TopicKind,
@@ -65,76 +65,23 @@ class AlertsService:
         self._setup = setup
         self._engine = engine
         self._queue: queue.Queue[Inbound] = queue.Queue()
-        self._generation = 0
-        self._lock = threading.Lock()
-        self.subscribed = threading.Event()
         self._written = threading.Event()  # new notifications: the sender need not wait a tick
         self._shown = 0  # the newest alert change the venues' displays were told of
         self._refresh_at = 0.0
         self._influx = InfluxQL(setup.influx)
         self._silence_at = 0.0
-        self._client = mqtt.new_client(setup.alerts.client_id, setup.mqtt, manual_ack=True)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_subscribe = self._on_subscribe
-        self._client.on_message = self._on_message
-
-    def _filters(self) -> list[tuple[str, int]]:
-        group = self._setup.alerts.share_group
-        return [
+        group = setup.alerts.share_group
+        filters = [
             (f"$share/{group}/{QUALITY_TOPIC_ROOT}/+", 1),
             (f"$share/{group}/{subscription(TopicKind.STATUS)}", 1),
         ]
-
-    def _on_connect(
-        self, client: paho.Client, _u: object, _f: object, reason: object, _p: object
-    ) -> None:
-        if getattr(reason, "is_failure", False):
-            _LOGGER.error("broker refused the connection: %s", reason)
-            return
-        with self._lock:
-            self._generation += 1
-        client.subscribe(self._filters())
-        _LOGGER.info("connected to the broker (session %d)", self._generation)
-
-    def _on_subscribe(
-        self, _c: paho.Client, _u: object, _m: int, reasons: list, _p: object
-    ) -> None:
-        failed = [r for r in reasons if r.is_failure]
-        if failed:
-            _LOGGER.error("broker refused our subscriptions: %s", failed)
-            return
-        self.subscribed.set()
-        _LOGGER.info("%s", READY_LINE)
-
-    def _on_disconnect(
-        self, _c: paho.Client, _u: object, _f: object, reason: object, _p: object
-    ) -> None:
-        with self._lock:
-            self._generation += 1
-        _LOGGER.warning("disconnected from the broker (%s)", reason)
-
-    def _on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
-        self._queue.put(
-            Inbound(
-                self._generation,
-                message.mid,
-                message.qos,
-                message.topic,
-                bytes(message.payload),
-                now_ms(),
-            )
+        self._session = mqtt.AckingSession(
+            setup.alerts.client_id, setup.mqtt, filters, self._queue.put, READY_LINE
         )
+        self.subscribed = self._session.subscribed
 
     def run(self, stop: threading.Event) -> None:
-        m = self._setup.mqtt
-        props = mqtt.connect_properties(
-            session_expiry_s=SESSION_EXPIRY_S, receive_maximum=RECEIVE_MAXIMUM
-        )
-        self._client.connect_async(
-            m.host, m.port, m.keepalive_s, clean_start=False, properties=props
-        )
-        self._client.loop_start()
+        self._session.start(session_expiry_s=SESSION_EXPIRY_S, receive_maximum=RECEIVE_MAXIMUM)
         sender = threading.Thread(target=self._deliver, args=(stop,), name="alerts-delivery")
         sender.start()
         tick = self._setup.alerts.tick_s
@@ -154,8 +101,7 @@ class AlertsService:
             stop.set()  # also when the loop ended by an error: the sender must end with it
             sender.join()
             self._influx.close()
-            self._client.disconnect()
-            self._client.loop_stop()
+            self._session.stop()
 
     def _handle(self, message: Inbound) -> None:
         try:
@@ -186,9 +132,7 @@ class AlertsService:
         self._ack(message)
 
     def _ack(self, message: Inbound) -> None:
-        with self._lock:
-            if message.qos and message.generation == self._generation:
-                self._client.ack(message.mid, message.qos)
+        self._session.ack(message.generation, message.mid, message.qos)
 
     def _on_clock(self) -> None:
         hold = self._setup.alerts.resolve_hold_s
@@ -229,7 +173,8 @@ class AlertsService:
                       for v in display.changed_venues(db, self._shown)]  # fmt: skip
         for venue, state in states:
             if state is not None:
-                self._client.publish(alerts_topic(venue), encode(state), qos=1, retain=True)
+                self._session.client.publish(alerts_topic(venue), encode(state), qos=1,
+                                             retain=True)  # fmt: skip
         self._shown = newest
 
     def _deliver(self, stop: threading.Event) -> None:
@@ -248,20 +193,10 @@ class AlertsService:
             deliverer.close()
 
 
-def _with_service_login(setup: AlertsSetup, engine: Engine) -> AlertsSetup:
-    if setup.mqtt.username is not None:
-        return setup
-    with transaction(engine) as db:
-        login = access.stored_service_login(db, "alerts")
-    if login is None:
-        return setup
-    _LOGGER.info("logging in to the broker as %s (the registry's service login)", login[0])
-    return replace(setup, mqtt=replace(setup.mqtt, username=login[0], password=login[1]))
-
-
 def run_alerts(setup: AlertsSetup, stop: threading.Event) -> None:
     engine = open_registry(setup.registry_url, serialised=True)
     try:
-        AlertsService(_with_service_login(setup, engine), engine).run(stop)
+        mqtt_settings = access.mqtt_with_service_login(engine, "alerts", setup.mqtt)
+        AlertsService(replace(setup, mqtt=mqtt_settings), engine).run(stop)
     finally:
         engine.dispose()

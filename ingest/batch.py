@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from edge.mqtt import Inbound
 from edge.wire import TopicKind
 from ingest.decode import (
     REASON_TEXT_LIMIT,
@@ -29,18 +30,6 @@ from timeseries import lineproto
 from timeseries.events import QualityEvent
 
 _LOGGER = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Inbound:
-    """A message as received, tagged with the connection it came on."""
-
-    generation: int
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    dup: bool
 
 
 @dataclass(slots=True)

@@ -18,8 +18,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from edge.mqtt import Inbound
 from edge.wire import TopicKind
-from ingest.batch import BatchBuilder, Inbound
+from ingest.batch import BatchBuilder
 from ingest.deadletter import DeadLetter
 from ingest.decode import REASON_TEXT_LIMIT
 from ingest.quality import QualityCore
@@ -56,7 +57,7 @@ def replay(
     builder = BatchBuilder(max_payload_bytes, quality, registry)
     done = Replayed()
     for letter in letters:
-        inbound = Inbound(0, 0, 1, letter.topic, as_message(letter), False)
+        inbound = Inbound(0, 0, 1, letter.topic, as_message(letter), False, letter.received_ms)
         batch = builder.build([inbound], letter.received_ms)
         if batch.rejections:
             reasons = "; ".join(r.reason for r in batch.rejections)

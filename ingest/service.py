@@ -7,8 +7,6 @@ import threading
 import time
 from dataclasses import replace
 
-from sqlalchemy import Engine
-
 from ingest.deadletter import DeadLetterStore
 from ingest.inflight import InFlight
 from ingest.quality import QualityCore, warm_up
@@ -16,7 +14,7 @@ from ingest.registry_view import RegistryView
 from ingest.settings import IngestSetup
 from ingest.worker import IngestWorker
 from registry import access
-from registry.db import open_registry, transaction
+from registry.db import open_registry
 from timeseries.influx import InfluxError, Writer, open_writer
 
 _LOGGER = logging.getLogger(__name__)
@@ -34,19 +32,6 @@ def _writer_when_ready(setup: IngestSetup, stop: threading.Event) -> Writer | No
     return None
 
 
-def _with_service_login(setup: IngestSetup, engine: Engine) -> IngestSetup:
-    """The broker login the registry keeps for ingest, unless one is configured: so that
-    `tapsense ingest`, started alone, logs in to the broker `tapsense up` manages."""
-    if setup.mqtt.username is not None:
-        return setup
-    with transaction(engine) as db:
-        login = access.stored_service_login(db, "ingest")
-    if login is None:
-        return setup
-    _LOGGER.info("logging in to the broker as %s (the registry's service login)", login[0])
-    return replace(setup, mqtt=replace(setup.mqtt, username=login[0], password=login[1]))
-
-
 def run_ingest(
     setup: IngestSetup, stop: threading.Event, subscribed: threading.Event | None = None
 ) -> None:
@@ -59,7 +44,7 @@ def run_ingest(
     if writer is None:
         return
     engine = open_registry(setup.registry_url)
-    setup = _with_service_login(setup, engine)
+    setup = replace(setup, mqtt=access.mqtt_with_service_login(engine, "ingest", setup.mqtt))
     deadletters = DeadLetterStore(setup.deadletter_path)
     inflight = InFlight(setup.inflight_path)
     if len(inflight):
@@ -73,9 +58,7 @@ def run_ingest(
         quality = QualityCore.restore(
             setup.quality_snapshot_path, setup.quality, registry.directory
         )
-        worker = IngestWorker(setup, writer, deadletters, inflight, quality, registry)
-        if subscribed is not None:
-            worker.subscribed = subscribed
+        worker = IngestWorker(setup, writer, deadletters, inflight, quality, registry, subscribed)
         worker.run(stop)
     finally:
         writer.close()

@@ -40,6 +40,7 @@ import msgspec
 import paho.mqtt.client as paho
 
 from edge import mqtt
+from edge.mqtt import Inbound
 from edge.wire import (
     DeviceTopic,
     QualityMessage,
@@ -51,7 +52,7 @@ from edge.wire import (
     stored_topic,
     subscription,
 )
-from ingest.batch import Batch, BatchBuilder, Inbound, unforeseen
+from ingest.batch import Batch, BatchBuilder, unforeseen
 from ingest.deadletter import DeadLetterStore
 from ingest.decode import REASON_TEXT_LIMIT, Rejection
 from ingest.inflight import InFlight, Verdict, fingerprint
@@ -101,6 +102,7 @@ class IngestWorker:
         inflight: InFlight,
         quality: QualityCore,
         registry: RegistryView,
+        subscribed: threading.Event | None = None,
     ) -> None:
         self._setup = setup
         self._ingest = setup.ingest
@@ -121,87 +123,27 @@ class IngestWorker:
         # is down): then no checkpoint may be taken, and the last one stands.
         self._consistent = True
         self._queue: queue.Queue[Inbound] = queue.Queue()
-        self._ack_lock = threading.Lock()
-        self._generation = 0
         # Set by every new directory: keg changes and cleanings may have been recorded.
         self._tap_events_due = True
-        self.connected = threading.Event()
-        # Set once the broker confirmed our subscriptions: from then on nothing is missed.
-        self.subscribed = threading.Event()
         self.counters = Counters()
-        self._client = mqtt.new_client(self._ingest.client_id, setup.mqtt, manual_ack=True)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_message = self._on_message
-        self._client.on_subscribe = self._on_subscribe
-
-    # --- paho's network thread: never block here -------------------------------------------
-
-    def _on_connect(
-        self, client: paho.Client, _u: object, _f: object, reason: object, _p: object
-    ) -> None:
-        if getattr(reason, "is_failure", False):
-            _LOGGER.error("broker refused the connection: %s", reason)
-            return
-        with self._ack_lock:
-            self._generation += 1
         filters = [
             (subscription(TopicKind.TELEMETRY, self._ingest.venue_filter), 1),
             (subscription(TopicKind.STATUS, self._ingest.venue_filter), 1),
         ]
-        client.subscribe(filters)
-        self.connected.set()
-        _LOGGER.info(
-            "connected to the broker (session %d), subscribed to %s",
-            self._generation,
-            ", ".join(f for f, _ in filters),
+        self._session = mqtt.AckingSession(
+            self._ingest.client_id, setup.mqtt, filters, self._queue.put, READY_LINE, subscribed
         )
-
-    def _on_subscribe(
-        self, _c: paho.Client, _u: object, _mid: int, reasons: list, _p: object
-    ) -> None:
-        failed = [r for r in reasons if r.is_failure]
-        if failed:
-            _LOGGER.error("broker refused our subscriptions: %s", failed)
-            return
-        self.subscribed.set()
-        _LOGGER.info("%s", READY_LINE)
-
-    def _on_disconnect(
-        self, _c: paho.Client, _u: object, _f: object, reason: object, _p: object
-    ) -> None:
-        with self._ack_lock:
-            self._generation += 1
-        self.connected.clear()
-        _LOGGER.log(
-            logging.WARNING if getattr(reason, "is_failure", True) else logging.INFO,
-            "disconnected from the broker (%s); unacknowledged messages will be redelivered",
-            reason,
-        )
-
-    def _on_message(self, _c: paho.Client, _u: object, message: paho.MQTTMessage) -> None:
-        self._queue.put(
-            Inbound(
-                self._generation,
-                message.mid,
-                message.qos,
-                message.topic,
-                bytes(message.payload),
-                bool(message.dup),
-            )
-        )
+        self._client = self._session.client
+        self.connected = self._session.connected
+        # Set once the broker confirmed our subscriptions: from then on nothing is missed.
+        self.subscribed = self._session.subscribed
 
     # --- the worker's own thread ------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        m = self._setup.mqtt
-        props = mqtt.connect_properties(
+        self._session.start(
             session_expiry_s=SESSION_EXPIRY_S, receive_maximum=self._ingest.receive_maximum
         )
-        self._client.connect_async(
-            m.host, m.port, m.keepalive_s, clean_start=False, properties=props
-        )
-        self._client.loop_start()
         last_stats = last_checkpoint = time.monotonic()
         every = self._setup.quality.snapshot_every_s
         # A checkpoint before the next batch whenever held acks plus a full batch would fill
@@ -228,8 +170,7 @@ class IngestWorker:
                     last_stats = now
         finally:
             self._checkpoint()
-            self._client.disconnect()
-            self._client.loop_stop()
+            self._session.stop()
             self.log_stats()
 
     def _checkpoint(self) -> bool:
@@ -460,11 +401,6 @@ class IngestWorker:
             self._client.publish(stored_topic(venue, device), payload, qos=1)
 
     def _ack(self, messages: list[Inbound]) -> None:
-        with self._ack_lock:
-            for message in messages:
-                if message.qos == 0:
-                    continue
-                if message.generation != self._generation:
-                    self.counters.stale_acks += 1
-                    continue
-                self._client.ack(message.mid, message.qos)
+        for message in messages:
+            if not self._session.ack(message.generation, message.mid, message.qos):
+                self.counters.stale_acks += 1

@@ -8,15 +8,20 @@ cannot even learn that another's venue exists.
 
 from __future__ import annotations
 
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, false, select
+from sqlalchemy import ColumnElement, Engine, false, select
 from sqlalchemy.orm import Session
 
+from edge.settings import MqttSettings
 from registry import secrets
+from registry.db import transaction
 from registry.models import ApiKey, Device, MqttCredential, User, Venue
+
+_LOGGER = logging.getLogger(__name__)
 
 
 class Role(StrEnum):
@@ -142,3 +147,16 @@ def stored_service_login(db: Session, service: str) -> tuple[str, str] | None:
     if credential is None or credential.revoked_ms or credential.service_password is None:
         return None
     return credential.username, credential.service_password
+
+
+def mqtt_with_service_login(engine: Engine, service: str, mqtt: MqttSettings) -> MqttSettings:
+    """`mqtt` with the broker login the registry keeps for `service`, unless one is configured:
+    so that a service started alone logs in to the broker `tapsense up` manages."""
+    if mqtt.username is not None:
+        return mqtt
+    with transaction(engine) as db:
+        login = stored_service_login(db, service)
+    if login is None:
+        return mqtt
+    _LOGGER.info("logging in to the broker as %s (the registry's service login)", login[0])
+    return replace(mqtt, username=login[0], password=login[1])

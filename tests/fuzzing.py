@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import msgspec
 from hypothesis import strategies as st
 
+from edge.mqtt import Inbound
 from edge.wire import DeviceTopic, Pour, Status, Telemetry, Temperature, TopicKind, encode
-from ingest.batch import BatchBuilder, Inbound
+from ingest.batch import BatchBuilder
 from ingest.decode import REASON_TEXT_LIMIT
 from ingest.quality import QualityCore
 from ingest.registry_view import RegistryView
@@ -143,8 +144,9 @@ class IngestJudge:
         self.started = time.monotonic()
 
     def judge(self, topic: str, payload: bytes) -> Outcome:
-        message = Inbound(1, 1, 1, topic, payload, False)
-        batch = self.builder.build([message], int(time.time() * 1000))
+        now = int(time.time() * 1000)
+        message = Inbound(1, 1, 1, topic, payload, False, now)
+        batch = self.builder.build([message], now)
         events = self.builder.check_quality(batch)
         for rejection in batch.rejections:
             assert rejection.reason.strip(), "a refusal without a reason"
