@@ -60,6 +60,7 @@ class BeerPatch(_In):
     serving_min_c: Celsius | None = None
     serving_max_c: Celsius | None = None
     foam_c: Celsius | None = None
+    price_per_l: Annotated[float, Field(ge=0, le=10_000)] | None = None
 
 
 class BeerIn(BeerPatch):

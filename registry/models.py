@@ -94,6 +94,8 @@ class Beer(Base):
     serving_min_c: Mapped[float]
     serving_max_c: Mapped[float]
     foam_c: Mapped[float | None]  # unset: serving_max_c + 3
+    # What a litre sells for, in euros; reports turn volumes into money where it is set.
+    price_per_l: Mapped[float | None]
     created_ms: Mapped[int]
     __table_args__ = (UniqueConstraint("organisation_id", "name"),)
 

@@ -116,7 +116,8 @@ def cmd_venue(settings: Settings, args: argparse.Namespace) -> None:
 
 def cmd_beer(settings: Settings, args: argparse.Namespace) -> None:
     body = BeerIn(name=args.name, style=args.style, serving_min_c=args.serving_min_c,
-                  serving_max_c=args.serving_max_c, foam_c=args.foam_c)  # fmt: skip
+                  serving_max_c=args.serving_max_c, foam_c=args.foam_c,
+                  price_per_l=args.price_per_l)  # fmt: skip
     with _session(settings) as db:
         org = _organisation(db, args.org)
         beer = changes.create_beer(db, org.id, body)
@@ -274,6 +275,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         help="above this the beer is served warm (its taps' warm limit)",
     )
     beer.add_argument("--foam-c", type=float, help="pours above this foam (default: 9)")
+    beer.add_argument(
+        "--price-per-l", type=float, help="euros a litre sells for (reports show money with it)"
+    )
     keg = command("keg", cmd_keg, "record a keg change: a full keg went on a tap")
     keg.add_argument("--venue", required=True)
     keg.add_argument("--tap", required=True)

@@ -15,7 +15,7 @@ from ingest.registry_view import RegistryView
 from ingest.settings import QualitySettings
 from registry import access, changes
 from registry.access import Role
-from registry.alert_models import Base
+from registry.report_models import Base
 from registry.db import (
     RegistryError,
     alembic_config,

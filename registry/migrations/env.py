@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from registry.alert_models import Base  # the whole schema: alert_models adds to models
+from registry.report_models import Base  # the whole schema: each *_models adds to models
 from registry.db import engine_for
 
 config = context.config
