@@ -46,6 +46,30 @@ class Outcome:
     disable_endpoint: bool = False
 
 
+def send_email(smtp: SmtpSettings, message: EmailMessage) -> Outcome:
+    """One message through the configured server (From and Date filled in here); what became
+    of it. The reports send through this too."""
+    if smtp.host is None:
+        return Outcome(error="no SMTP server configured (smtp.host)")
+    message["From"] = smtp.sender
+    message["Date"] = email.utils.formatdate(localtime=False)
+    try:
+        with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s) as server:
+            if smtp.starttls:
+                server.starttls()
+            if smtp.username:
+                server.login(smtp.username, smtp.password or "")
+            server.send_message(message)
+    except smtplib.SMTPRecipientsRefused as exc:
+        return Outcome(error=f"recipient refused: {exc.recipients}", permanent=True)
+    except smtplib.SMTPResponseException as exc:
+        permanent = 500 <= exc.smtp_code < 600
+        return Outcome(error=f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=permanent)
+    except (smtplib.SMTPException, OSError) as exc:
+        return Outcome(error=f"{type(exc).__name__}: {exc}")
+    return Outcome(sent=True)
+
+
 def backoff_s(settings: AlertsSettings, attempts: int) -> float:
     """Full-ish jitter: between half and all of the doubled delay, so that receivers that
     came back are not hit by every sender at once."""
@@ -152,32 +176,13 @@ class Deliverer:
         return Outcome(error=f"HTTP {status}", retry_after_s=wait)
 
     def _email(self, note: Notification) -> Outcome:
-        smtp = self._smtp
-        if smtp.host is None:
-            return Outcome(error="no SMTP server configured (smtp.host)")
         message = EmailMessage()
-        message["From"] = smtp.sender
         message["To"] = note.target
         message["Subject"] = str(note.payload["subject"])
-        message["Date"] = email.utils.formatdate(localtime=False)
         message["Message-ID"] = f"<{note.id}@tapsense>"
         message.set_content(str(note.payload["text"]))
         message.add_alternative(str(note.payload["html"]), subtype="html")
-        try:
-            with smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_s) as server:
-                if smtp.starttls:
-                    server.starttls()
-                if smtp.username:
-                    server.login(smtp.username, smtp.password or "")
-                server.send_message(message)
-        except smtplib.SMTPRecipientsRefused as exc:
-            return Outcome(error=f"recipient refused: {exc.recipients}", permanent=True)
-        except smtplib.SMTPResponseException as exc:
-            permanent = 500 <= exc.smtp_code < 600
-            return Outcome(error=f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=permanent)
-        except (smtplib.SMTPException, OSError) as exc:
-            return Outcome(error=f"{type(exc).__name__}: {exc}")
-        return Outcome(sent=True)
+        return send_email(self._smtp, message)
 
     def _settle(self, note: Notification, lease: int, outcome: Outcome) -> None:
         now_ms = int(datetime.now(UTC).timestamp() * 1000)

@@ -95,7 +95,9 @@ class BeerOut(BaseModel):
     serving_min_c: float
     serving_max_c: float
     foam_c: float | None
-    price_per_l: float | None = Field(description="euros per litre; reports turn volumes into money")
+    price_per_l: float | None = Field(
+        description="euros per litre; reports turn volumes into money"
+    )
 
 
 class VenueOut(BaseModel):

@@ -32,12 +32,17 @@ def open_at(hours: str, minute_of_day: int) -> bool:
 def is_open(week: Mapping[str, str], tz: ZoneInfo, ts_ms: int) -> bool:
     """Whether a venue with these weekly hours is open at `ts_ms` (UTC milliseconds)."""
     local = datetime.fromtimestamp(ts_ms / 1000, UTC).astimezone(tz)
-    minute = local.hour * 60 + local.minute
-    today = week.get(WEEKDAYS[local.weekday()], "closed")
+    return open_in_week(week, local.weekday(), local.hour * 60 + local.minute)
+
+
+def open_in_week(week: Mapping[str, str], weekday: int, minute: int) -> bool:
+    """Whether a venue with these weekly hours is open on local `weekday` (0 = Monday) at
+    `minute` of that day."""
+    today = week.get(WEEKDAYS[weekday], "closed")
     if open_at(today, minute) and not _after_midnight_part(today, minute):
         return True
     # Last night's hours may run past midnight into this morning.
-    yesterday = week.get(WEEKDAYS[(local.weekday() - 1) % 7], "closed")
+    yesterday = week.get(WEEKDAYS[(weekday - 1) % 7], "closed")
     return _after_midnight_part(yesterday, minute)
 
 

@@ -46,10 +46,10 @@ def litres_by(keys: Sequence[str], ml: Floats) -> dict[str, float]:
     return {key: total / 1000 for key, total in totals.items()}
 
 
-def local_weekday_hour(ts_ms: Ints, zone: ZoneInfo) -> tuple[Ints, Ints]:
-    """Each time's local weekday (0 = Monday) and hour. The zone's offset is looked up once per
-    quarter hour of the span (every zone changes its offset on a quarter hour), not per pour: a
-    month of pours costs some 3,000 lookups however many pours there are."""
+def local_weekday_minute(ts_ms: Ints, zone: ZoneInfo) -> tuple[Ints, Ints]:
+    """Each time's local weekday (0 = Monday) and minute of the day. The zone's offset is
+    looked up once per quarter hour of the span (every zone changes its offset on a quarter
+    hour), not per time: a month costs some 3,000 lookups however many times there are."""
     if len(ts_ms) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     first = int(ts_ms.min()) // QUARTER_MS
@@ -58,10 +58,14 @@ def local_weekday_hour(ts_ms: Ints, zone: ZoneInfo) -> tuple[Ints, Ints]:
         [_offset_minutes(zone, (first + q) * QUARTER_MS) for q in range(slots)], dtype=np.int64
     )
     local_min = ts_ms // 60_000 + offsets_min[ts_ms // QUARTER_MS - first]
-    days = local_min // (24 * 60)
-    weekday = (days + 3) % 7  # 1970-01-01 was a Thursday
-    hour = (local_min % (24 * 60)) // 60
-    return weekday, hour
+    weekday = (local_min // (24 * 60) + 3) % 7  # 1970-01-01 was a Thursday
+    return weekday, local_min % (24 * 60)
+
+
+def local_weekday_hour(ts_ms: Ints, zone: ZoneInfo) -> tuple[Ints, Ints]:
+    """Each time's local weekday (0 = Monday) and hour."""
+    weekday, minute = local_weekday_minute(ts_ms, zone)
+    return weekday, minute // 60
 
 
 def _offset_minutes(zone: ZoneInfo, ms: int) -> int:

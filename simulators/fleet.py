@@ -251,6 +251,9 @@ class Fleet:
         each agent's message now (real time) instead of when it is full (fast-forward)."""
         t0, t1 = self.now_ms, self.now_ms + self.step_ms
         for venue, agent in self.venues:
+            if venue.opens_ms is not None and t1 <= venue.opens_ms:
+                venue.now_ms = t1  # not open yet: no guests, no sensors
+                continue
             venue.advance(t1)
             for tap in venue.taps:
                 for poll in self._flow_polls(tap, t0, t1):

@@ -89,6 +89,8 @@ class Venue(_Spec, frozen=True):
     pours_per_tap_hour: NonNegative = 10.0  # at the busiest hour of an ordinary Friday
     cooler_set_point_c: float = 3.5
     ambient_c: float = 21.0
+    # A venue that opens during the scenario: its sensors send nothing before this moment.
+    opens: Moment | None = None
 
 
 class Fleet(_Spec, frozen=True):

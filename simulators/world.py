@@ -217,6 +217,7 @@ class SimVenue:
         self.ambient_c = spec.ambient_c
         self.cooler_c = spec.cooler_set_point_c
         self.now_ms = ms(scenario.start)
+        self.opens_ms = ms(spec.opens) if spec.opens is not None else None
         self.record = record
         self._end_ms = ms(scenario.start) + sc.seconds(scenario.duration) * 1000
         self._events = [e for e in scenario.events if getattr(e, "venue", spec.id) == spec.id]

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from stack import alerts_cli, deadletters_cli, registry_cli
+from stack import alerts_cli, deadletters_cli, registry_cli, report_cli
 from stack.settings import Settings, SettingsError, load_settings
 
 _LOGGER = logging.getLogger("tapsense")
@@ -294,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     deadletters_cli.add_parser(sub, positive_int)
     alerts_cli.add_parser(sub, positive_int, _stop_on_signals)
+    report_cli.add_parsers(sub, _stop_on_signals)
 
     sub.add_parser("config", help="print the settings in force (secrets left out)").set_defaults(
         run=cmd_config
@@ -305,6 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("weasyprint").setLevel(logging.WARNING)  # a line per layout step
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     # Alembic says "Context impl SQLiteImpl" each time a service checks the registry's revision.
     logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 

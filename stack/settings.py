@@ -30,6 +30,7 @@ from api.settings import ApiSettings, ApiSetup
 from edge.settings import MqttSettings
 from ingest.settings import IngestSettings, IngestSetup, QualitySettings
 from registry.settings import DEFAULT_AUTH_DIR, RegistrySettings
+from reports.settings import ReportsSettings, ReportsSetup
 from simulators.target import Target
 from timeseries.settings import InfluxSettings
 
@@ -55,6 +56,7 @@ class Settings(BaseSettings):
     registry: RegistrySettings = RegistrySettings()
     alerts: AlertsSettings = AlertsSettings()
     smtp: SmtpSettings = SmtpSettings()
+    reports: ReportsSettings = ReportsSettings()
 
     @property
     def broker_auth_dir(self) -> Path | None:
@@ -80,6 +82,10 @@ class Settings(BaseSettings):
     def for_alerts(self) -> AlertsSetup:
         return AlertsSetup(alerts=self.alerts, smtp=self.smtp, mqtt=self.mqtt,
                            influx=self.influx, registry_url=self.registry_url)  # fmt: skip
+
+    def for_reports(self) -> ReportsSetup:
+        return ReportsSetup(reports=self.reports, smtp=self.smtp, influx=self.influx,
+                            registry_url=self.registry_url)  # fmt: skip
 
     def for_simulators(self) -> Target:
         return Target(

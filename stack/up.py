@@ -30,6 +30,7 @@ from registry.broker import write_auth_files
 from registry.db import RegistryError, engine_for, migrate, transaction
 from registry.inputs import UserIn
 from registry.models import Organisation, User
+from reports.service import READY_LINE as REPORTS_READY
 from simulators.provision import ORGANISATION as FLEET_ORGANISATION
 from stack.services import (
     ManagedProcess,
@@ -134,6 +135,8 @@ def run_stack(settings: Settings, *, fleet_venues: int, taps: int, stop: threadi
         supervisor.start(Child(ingest, lambda: log_says(ingest.log_path, READY_LINE), 120.0))
         alerts = tapsense_process(logs, "alerts")
         supervisor.start(Child(alerts, lambda: log_says(alerts.log_path, ALERTS_READY), 60.0))
+        reports = tapsense_process(logs, "reports")
+        supervisor.start(Child(reports, lambda: log_says(reports.log_path, REPORTS_READY), 60.0))
         api = tapsense_process(logs, "api")
         supervisor.start(Child(api, lambda: tcp_accepts(settings.api.host, settings.api.port)))
         if fleet_venues:

@@ -15,7 +15,6 @@ from ingest.registry_view import RegistryView
 from ingest.settings import QualitySettings
 from registry import access, changes
 from registry.access import Role
-from registry.report_models import Base
 from registry.db import (
     RegistryError,
     alembic_config,
@@ -29,6 +28,7 @@ from registry.db import (
 )
 from registry.directory import TapConfig, load_directory, refusal, tap_events_since
 from registry.models import Beer, Device, KegChange, LineCleaning, MqttCredential, Tap, Venue
+from registry.report_models import Base
 from simulators.fleet import simple_scenario
 from simulators.provision import provision
 

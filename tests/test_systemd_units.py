@@ -27,6 +27,7 @@ INSTALLED = {
 def test_units_ship_for_every_component() -> None:
     assert {unit.name for unit in UNITS} == {
         "tapsense-ingest.service", "tapsense-alerts.service", "tapsense-api.service",
+        "tapsense-reports.service",
         "tapsense-agent.service",
     }  # fmt: skip
 

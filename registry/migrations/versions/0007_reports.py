@@ -38,7 +38,9 @@ def upgrade() -> None:
         sa.Column("email_attempts", MS, server_default="0", nullable=False),
         sa.Column("next_email_ms", MS, nullable=True),
         sa.ForeignKeyConstraint(
-            ["venue_id"], ["venues.id"], name=op.f("fk_report_runs_venue_id_venues"),
+            ["venue_id"],
+            ["venues.id"],
+            name=op.f("fk_report_runs_venue_id_venues"),
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("venue_id", "month", name=op.f("pk_report_runs")),
