@@ -13,8 +13,9 @@ What each figure means, precisely (the ground-truth test computes the same from 
 - A foamy pour is warmer than the beer's foam limit or faster than `FOAM_ML_PER_S`; a quarter
   of it goes down the drain (`FOAM_WASTE_SHARE`, as the quality checks estimate it).
 - Open time is the venue's opening hours (always open without hours), at minute resolution.
-- A keg is empty once the pours since it went on reach `EMPTY_SHARE` of its size; the tap is
-  dry from that pour to the next keg, and a stock-out when any of that was open time.
+- A keg ran dry when the pours from it add up to `EMPTY_SHARE` of its size: the tap stood dry
+  from the keg's last pour until the next keg went on (or the month ended), and that is a
+  stock-out when any of it was open time.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ LEAK_ML_PER_S = 1.0
 FOAM_ML_PER_S = 200.0
 FOAM_WASTE_SHARE = 0.25
 FOAM_MARGIN_C = 3.0  # a beer without its own foam limit foams this far above its range
-EMPTY_SHARE = 0.98  # metered pours add up to a little less than the keg held
+# Metered pours add up to a little less than a keg held (a last drip under the agent's
+# smallest pour, rounding of meter ticks): 1% covers both.
+EMPTY_SHARE = 0.99
 REGION_MIN_OTHERS = 5
 # A venue whose first reading came this long into the month opened during it (a backfill's
 # first reading minutes after midnight does not make a month partial).
@@ -275,11 +278,9 @@ def _stock_outs(data: MonthData, clock: _OpenClock) -> list[StockOut]:
                 continue
             ts = everything.ts_ms[index]
             mine = index[(ts >= on_ms) & ((ts < off_ms) if off_ms is not None else True)]
-            used = np.cumsum(everything.ml[mine])
-            empty = np.flatnonzero(used >= EMPTY_SHARE * keg_l * 1000)
-            if len(empty) == 0:
+            if len(mine) == 0 or everything.ml[mine].sum() < EMPTY_SHARE * keg_l * 1000:
                 continue
-            from_ms = int(everything.ts_ms[mine[empty[0]]])
+            from_ms = int(everything.ts_ms[mine[-1]])  # the keg's last pour
             to_ms = off_ms
             minutes = clock.open_minutes(from_ms, to_ms if to_ms is not None else end)
             if minutes == 0 or (to_ms is not None and to_ms <= start) or from_ms >= end:

@@ -200,8 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
         "up",
         help="run the whole local stack (Ctrl-C stops all of it)",
         description="Start Mosquitto and InfluxDB with generated configs and data "
-        "under `home` (default ./.tapsense), then the ingest worker, the alerts service and "
-        "the API, and optionally a simulated fleet sending in real time.",
+        "under `home` (default ./.tapsense), then the ingest worker, the alerts and reports "
+        "services and the API, and optionally a simulated fleet sending in real time.",
     )
     up.add_argument(
         "--fleet",

@@ -78,12 +78,12 @@ def test_up_runs_the_stack_with_a_fleet_and_ctrl_c_stops_every_process(tmp_path:
         code = up.wait(120)
     text = out.read_text()
     pids = [int(p) for p in re.findall(r"running, pid (\d+)", text)]
-    assert len(pids) == 6, text  # mosquitto, influxd, ingest, alerts, api, simulate
+    assert len(pids) == 7, text  # mosquitto, influxd, ingest, alerts, reports, api, simulate
     assert code == 0, text
     assert wait_for(lambda: not [p for p in pids if Path(f"/proc/{p}").exists()], timeout_s=10)
     assert all(
         f"{name} stopped" in text
-        for name in ("mosquitto", "influxd", "ingest", "alerts", "api", "simulate")
+        for name in ("mosquitto", "influxd", "ingest", "alerts", "reports", "api", "simulate")
     )
 
 
