@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute
 
 from api import metrics, problems
 from api.deps import InfluxDep, SetupDep
-from api.routes import alerts, beers, devices, people, taps, venues
+from api.routes import alerts, beers, devices, people, reports, taps, venues
 from api.settings import ApiSetup
 from registry.access import AccessError
 from registry.db import open_registry, session_factory
@@ -109,7 +109,7 @@ def create_app(setup: ApiSetup) -> FastAPI:
         body = Health(status="ok" if ok else "degraded", checks=checks)
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
-    for module in (people, beers, venues, taps, devices, alerts):
+    for module in (people, beers, venues, taps, devices, alerts, reports):
         app.include_router(module.router)
     return app
 

@@ -368,7 +368,8 @@ class ReportsService:
                 is not None
             ):
                 made += 1
-        return made, send_emails(self.engine, self.setup, clock_ms())
+        sent = send_emails(self.engine, self.setup, clock_ms()) if settings.email else 0
+        return made, sent
 
     def run(self, stop: threading.Event, *, once: bool = False) -> None:
         _LOGGER.info(

@@ -113,7 +113,8 @@ def make_tenant(settings: Settings, org_name: str, venue: str, operator_key: str
                     key_id, operator_key)  # fmt: skip
     tenant.ids = {"venue": venue, "tap": "tap-01", "device": "edge-1", "beer_id": str(beer_id),
                   "user_id": str(owner_id), "key_id": key_id, "change_id": str(keg_id),
-                  "alert_id": str(alert_id), "webhook_id": str(webhook_id)}  # fmt: skip
+                  "alert_id": str(alert_id), "webhook_id": str(webhook_id),
+                  "month": "2026-03"}  # fmt: skip
     return tenant
 
 
