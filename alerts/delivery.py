@@ -61,7 +61,9 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> Outcome:
                 server.login(smtp.username, smtp.password or "")
             server.send_message(message)
     except smtplib.SMTPRecipientsRefused as exc:
-        return Outcome(error=f"recipient refused: {exc.recipients}", permanent=True)
+        # 4xx: the server asks to try again later (greylisting, a full mailbox); 5xx: never.
+        permanent = all(code >= 500 for code, _ in exc.recipients.values())
+        return Outcome(error=f"recipient refused: {exc.recipients}", permanent=permanent)
     except smtplib.SMTPResponseException as exc:
         permanent = 500 <= exc.smtp_code < 600
         return Outcome(error=f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=permanent)

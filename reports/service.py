@@ -18,7 +18,7 @@ from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Engine, Result, and_, or_, select, update
+from sqlalchemy import ColumnElement, Engine, Result, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from alerts.delivery import send_email
@@ -325,49 +325,36 @@ class ReportsService:
         self.influx.close()
         self.engine.dispose()
 
-    def due(self, now_ms: int) -> list[tuple[str, str]]:
-        """(venue, month) of every report due now and not done."""
+    def due(self, as_of_ms: int) -> list[tuple[str, str]]:
+        """(venue, month) of every report due as of `as_of_ms` and neither done nor claimed
+        (a claim's lease, and a failed run's wait, run on the real clock)."""
         margin_ms = int(self.setup.reports.margin_h * 3_600_000)
+        now = clock_ms()
         with transaction(self.engine) as db:
             venues = db.execute(select(Venue.id, Venue.timezone).order_by(Venue.id)).all()
-            wanted = {v: due_month(ZoneInfo(tz), now_ms, margin_ms) for v, tz in venues}
-            settled = set(
-                db.execute(
-                    select(ReportRun.venue_id, ReportRun.month).where(
-                        ReportRun.month.in_(set(wanted.values())),
-                        or_(
-                            ReportRun.state == DONE,
-                            and_(ReportRun.state != DONE, ReportRun.lease_until_ms > now_ms),
-                        ),
-                    )
-                ).tuples()
-            )
+            wanted = {v: due_month(ZoneInfo(tz), as_of_ms, margin_ms) for v, tz in venues}
+            rows = db.execute(
+                select(ReportRun.venue_id, ReportRun.month).where(
+                    ReportRun.month.in_(set(wanted.values())),
+                    or_(ReportRun.state == DONE, ReportRun.lease_until_ms > now),
+                )
+            ).all()
+        settled = {(venue, month) for venue, month in rows}
         return [(v, m) for v, m in wanted.items() if (v, m) not in settled]
 
-    def run_once(self, now_ms: int | None = None) -> tuple[int, int]:
-        """Make the reports due and send the e-mails due: (made, e-mailed)."""
-        now = clock_ms() if now_ms is None else now_ms
+    def run_once(self, as_of_ms: int | None = None) -> tuple[int, int]:
+        """Make the reports due (as of `as_of_ms`: now unless a test says otherwise) and send
+        the e-mails due: (made, e-mailed)."""
         settings = self.setup.reports
         made = 0
-        for venue_id, month in self.due(now):
-            token = claim(
-                self.engine, venue_id, month, SCHEDULE, clock_ms(), int(settings.lease_s * 1000)
-            )
+        for venue_id, month in self.due(clock_ms() if as_of_ms is None else as_of_ms):
+            lease_ms = int(settings.lease_s * 1000)
+            token = claim(self.engine, venue_id, month, SCHEDULE, clock_ms(), lease_ms)
             if token is None:
                 continue
-            if (
-                make(
-                    self.engine,
-                    self.influx,
-                    venue_id,
-                    month,
-                    token,
-                    email=settings.email,
-                    retry_s=settings.retry_s,
-                )
-                is not None
-            ):
-                made += 1
+            report = make(self.engine, self.influx, venue_id, month, token,
+                          email=settings.email, retry_s=settings.retry_s)  # fmt: skip
+            made += report is not None
         sent = send_emails(self.engine, self.setup, clock_ms()) if settings.email else 0
         return made, sent
 

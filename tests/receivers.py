@@ -95,12 +95,13 @@ def webhook_receiver(receiver: WebhookReceiver) -> Iterator[WebhookReceiver]:
 
 
 class SmtpSink:
-    """A real SMTP server that keeps every message it accepts, and refuses (550) mail to the
-    addresses in `refused`."""
+    """A real SMTP server that keeps every message it accepts, refuses (550) mail to the
+    addresses in `refused`, and answers "try again later" (451) to the next `busy` recipients."""
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.refused: set[str] = set()
+        self.busy = 0
         self.port = free_port()
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
@@ -109,6 +110,9 @@ class SmtpSink:
     ) -> str:
         if address in self.refused:
             return "550 no such mailbox"
+        if self.busy > 0:
+            self.busy -= 1
+            return "451 try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 

@@ -126,6 +126,23 @@ def test_a_refused_recipient_is_a_dead_letter_and_others_are_sent(engine: Engine
     assert mail["Message-ID"] == f"<{fine}@tapsense>"
 
 
+def test_a_recipient_the_server_defers_is_tried_again_not_given_up(engine: Engine) -> None:
+    """451 ("try again later": greylisting, a full mailbox) is not a refusal for good."""
+    with SmtpSink() as smtp:
+        alert_venue(engine, "v1")
+        smtp.busy = 1
+        note = queue_email(engine, "v1", "owner@v1.example")
+        smtp_settings = SmtpSettings(host="127.0.0.1", port=smtp.port, starttls=False)
+        sender = Deliverer(engine, SETTINGS, smtp_settings)
+        sender.run_once(now_ms())
+        deferred = row(engine, note)
+        assert deferred.state == "pending" and "451" in str(deferred.last_error)
+        sender.run_once(now_ms() + 3_600_000)
+        sender.close()
+    assert row(engine, note).state == "sent"
+    assert [m["Message-ID"] for m in smtp.messages] == [f"<{note}@tapsense>"]
+
+
 def test_retry_after_reads_seconds_and_dates() -> None:
     assert retry_after_s("120") == 120.0
     assert retry_after_s("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # in the past: now
