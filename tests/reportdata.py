@@ -45,9 +45,10 @@ def month_data(
             warm = tap.id == warm_tap and local_hour >= 20
             buckets[tap.id][0].append(bucket)
             buckets[tap.id][1].append(9.5 if warm else 4.5 + rng.random())
-            if 16 <= local_hour and rng.random() < pours_per_hour / 6:
-                rows.append((bucket + rng.randrange(1, figures.BUCKET_MS), tap.id,
-                             round(rng.uniform(250, 500), 1), rng.randrange(4000, 9000)))  # fmt: skip
+            if local_hour >= 16 and rng.random() < pours_per_hour / 6:
+                at = bucket + rng.randrange(1, figures.BUCKET_MS)
+                ml, dur_ms = round(rng.uniform(250, 500), 1), rng.randrange(4000, 9000)
+                rows.append((at, tap.id, ml, dur_ms))
     rows.sort()
     pours = PourRows(
         np.array([r[0] for r in rows], dtype=np.int64),

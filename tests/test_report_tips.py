@@ -94,8 +94,9 @@ def test_foam_and_leaks_are_worth_what_went_down_the_drain() -> None:
 
 
 def beers(*shares: float) -> list[BeerVolume]:
+    names = ("pils", "ipa", "bock", "wit")
     return [BeerVolume(beer=name, litres=share * 1000, share=share, money=None)
-            for name, share in zip(("pils", "ipa", "bock", "wit"), shares, strict=False)]  # fmt: skip
+            for name, share in zip(names, shares, strict=False)]  # fmt: skip
 
 
 def test_a_beer_under_half_an_equal_share_is_a_weak_seller() -> None:
