@@ -134,7 +134,8 @@ def test_two_services_make_each_report_once_and_email_it_once(world: World) -> N
     dutch = mails["owner@cafe-a.example"]
     assert dutch["Subject"] == "Tapsense-rapport maart 2026: Café cafe-a"
     assert dutch["Message-ID"] == "<report-cafe-a-2026-03@tapsense>"
-    assert "In de bijlage vindt u het Tapsense-rapport" in dutch.get_body(("plain",)).get_content()
+    body = dutch.get_body(("plain",))
+    assert body is not None and "In de bijlage vindt u het Tapsense-rapport" in body.get_content()
     [attachment] = list(dutch.iter_attachments())
     assert attachment.get_filename() == "tapsense-cafe-a-2026-03.pdf"
     pdf = attachment.get_content()
