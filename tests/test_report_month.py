@@ -9,7 +9,9 @@ volumes exactly, shares to rounding."""
 
 from __future__ import annotations
 
+import io
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -21,10 +23,13 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
+from pypdf import PdfReader
 from sqlalchemy import create_engine, text
 
 from tests.readback import wait_for
+from tests.receivers import SmtpSink
 from tests.test_stack_up import start_up, up_env
 from timeseries.influx import InfluxQL
 from timeseries.settings import InfluxSettings
@@ -101,13 +106,20 @@ class Month:
     pours: list[dict[str, Any]]
     events: list[dict[str, Any]]
     alerts: dict[str, dict[str, int]]
+    api: str
+    operator: dict[str, str]
+    sink: SmtpSink
 
 
 @pytest.fixture(scope="module")
 def month(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Month]:
     tmp_path = tmp_path_factory.mktemp("month")
-    env = {**up_env(tmp_path), "TAPSENSE_REGISTRY__REFRESH_S": "0.1"}
-    up, _ = start_up(tmp_path, env)
+    sink = SmtpSink().__enter__()
+    env = {**up_env(tmp_path), "TAPSENSE_REGISTRY__REFRESH_S": "0.1",
+           "TAPSENSE_SMTP__HOST": "127.0.0.1", "TAPSENSE_SMTP__PORT": str(sink.port),
+           "TAPSENSE_SMTP__STARTTLS": "false", "TAPSENSE_REPORTS__TICK_S": "0.5"}  # fmt: skip
+    up, out = start_up(tmp_path, env)
+    [key] = re.findall(r"API key +(tsk_[\w-]+)", out.read_text())
     scenario, truth = tmp_path / "month.yaml", tmp_path / "truth"
     scenario.write_text(SCENARIO)
     influx = InfluxQL(InfluxSettings(url=env["TAPSENSE_INFLUX__URL"]))
@@ -166,11 +178,15 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Month]:
             pours=[r for r in readings if r["kind"] == "pour"],
             events=[json.loads(line) for line in (truth / "events.jsonl").open()],
             alerts={v: dict(c) for v, c in opened.items()},
+            api=f"http://127.0.0.1:{env['TAPSENSE_API__PORT']}",
+            operator={"Authorization": f"Bearer {key}"},
+            sink=sink,
         )
     finally:
         influx.close()
         up.send_signal(signal.SIGINT)
         up.wait(120)
+        sink.__exit__()
 
 
 def in_month(ms: int) -> bool:
@@ -309,3 +325,55 @@ def test_the_offline_days_were_caught_up(month: Month) -> None:
     # Every open hour of the month was measured, those offline included: the spool caught up.
     open_buckets = sum(1 for b in range(START, END, BUCKET_MS) if is_open(b))
     assert hours == [pytest.approx(open_buckets / 6)] * 2
+
+
+def test_the_api_serves_it_and_the_service_emails_it_to_the_dutch_owner(month: Month) -> None:
+    """An operator gives cafe-dst a Dutch owner and regenerates March through the API; the
+    running reports service e-mails the archived PDF to the owner, once."""
+    api, operator = month.api, month.operator
+
+    def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.request(method, f"{api}{path}", headers=operator, timeout=60, **kwargs)
+
+    owner = call("POST", "/users", json={"email": "eigenaar@cafe-dst.example", "name": "Eigenaar",
+                                         "role": "owner", "language": "nl"})  # fmt: skip
+    assert owner.status_code == 201, owner.text
+    assert call("PATCH", "/venues/cafe-dst", json={"owner_id": owner.json()["id"]}).is_success
+    on_demand = call("GET", "/venues/cafe-dst/reports/2026-03")
+    assert on_demand.status_code == 200
+    cli = month.reports["cafe-dst"]
+    assert {**on_demand.json(), "generated_ms": 0} == {**cli, "generated_ms": 0}
+    assert call("GET", "/venues/cafe-dst/reports/2026-13").status_code == 422
+
+    owner_key = call("POST", f"/users/{owner.json()['id']}/keys", json={"name": "phone"})
+    assert owner_key.status_code == 201, owner_key.text
+    as_owner = {"Authorization": f"Bearer {owner_key.json()['token']}"}
+    refused = httpx.post(f"{api}/venues/cafe-dst/reports/2026-03/regenerate", headers=as_owner)
+    assert refused.status_code == 403  # operators only
+    assert httpx.get(f"{api}/venues/cafe-dst/reports/2026-03", headers=as_owner).is_success
+
+    made = call("POST", "/venues/cafe-dst/reports/2026-03/regenerate")
+    assert made.status_code == 200, made.text
+    assert made.json()["state"] == "done" and made.json()["email_to"] == "eigenaar@cafe-dst.example"
+    assert wait_for(lambda: len(month.sink.messages) == 1, timeout_s=60)
+    [mail] = month.sink.messages
+    assert mail["To"] == "eigenaar@cafe-dst.example"
+    assert mail["Subject"] == "Tapsense-rapport maart 2026: cafe-dst"
+    [pdf] = [part.get_content() for part in mail.iter_attachments()]
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    litres = f"{cli['litres']:.1f}".replace(".", ",")
+    assert f"{litres} l" in text and "Wat te doen" in text
+
+    def march() -> dict[str, Any]:
+        runs = call("GET", "/venues/cafe-dst/reports").json()
+        # The service made last month's (October 2026's, empty) report on its own as well.
+        return next(r for r in runs if r["month"] == "2026-03")  # type: ignore[no-any-return]
+
+    assert march()["state"] == "done"
+    assert wait_for(lambda: march()["emailed_ms"] is not None)
+    served = call("GET", "/venues/cafe-dst/reports/2026-03/pdf", params={"language": "nl"})
+    assert served.headers["content-type"] == "application/pdf" and served.content == pdf
+    page = call("GET", "/venues/cafe-dst/reports/2026-03/html", params={"language": "en"})
+    assert page.headers["content-type"].startswith("text/html") and "March 2026" in page.text
+    time.sleep(2)  # the service looks every half second: it must not send it again
+    assert len(month.sink.messages) == 1
