@@ -8,6 +8,7 @@ start, the previous month's and last year's pours) and the registry's rows.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -129,13 +130,10 @@ def region_venues(db: Session, venue: Venue) -> list[Venue]:
 
 
 def peers_of(
-    db: Session,
-    venue: Venue,
-    month: str,
-    report_of: Callable[[Venue], Report],
+    db: Session, venue: Venue, month: str, peer: Callable[[Venue], Peer]
 ) -> list[Peer]:
     """The region's other venues' figures for the month: from their archived report where
-    there is one, else computed now (`report_of`, without their own region comparison)."""
+    there is one, else computed now (`peer`)."""
     others = region_venues(db, venue)
     archived: dict[str, Any] = {
         run.venue_id: run.model
@@ -149,18 +147,41 @@ def peers_of(
         if run.model is not None
     }
     return [
-        peer_of(Report.model_validate(archived[v.id]) if v.id in archived else report_of(v))
+        peer_of(Report.model_validate(archived[v.id])) if v.id in archived else peer(v)
         for v in others
     ]
 
 
-def report(db: Session, influx: InfluxQL, venue: Venue, month: str, now_ms: int) -> Report:
+@dataclass
+class MonthCache:
+    """What the reports of one month share: each venue's inputs and its figures as a peer of
+    its region, so that a region of n venues costs n reads, not n squared."""
+
+    data: dict[str, MonthData] = field(default_factory=dict)
+    peers: dict[str, Peer] = field(default_factory=dict)
+
+
+def report(
+    db: Session,
+    influx: InfluxQL,
+    venue: Venue,
+    month: str,
+    now_ms: int,
+    cache: MonthCache | None = None,
+) -> Report:
     """A venue-month's report, the region's comparison included."""
     year, number = month_of(month)
-    data = gather(db, influx, venue, year, number, now_ms)
+    shared = cache if cache is not None else MonthCache()
 
-    def alone(other: Venue) -> Report:
-        return figures.build(gather(db, influx, other, year, number, now_ms))
+    def data_of(v: Venue) -> MonthData:
+        if v.id not in shared.data:
+            shared.data[v.id] = gather(db, influx, v, year, number, now_ms)
+        return shared.data[v.id]
 
-    data.peers = peers_of(db, venue, month, alone)
-    return figures.build(data)
+    def peer(v: Venue) -> Peer:
+        if v.id not in shared.peers:
+            shared.peers[v.id] = peer_of(figures.build(data_of(v)))
+        return shared.peers[v.id]
+
+    data = data_of(venue)
+    return figures.build(replace(data, peers=peers_of(db, venue, month, peer)))

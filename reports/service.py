@@ -153,6 +153,7 @@ def make(
     *,
     email: bool,
     retry_s: float,
+    cache: query.MonthCache | None = None,
 ) -> Report | None:
     """Compute, render and archive a claimed venue-month's report; None if it failed (the run
     is marked failed, to be tried again after a backoff) or the claim was lost."""
@@ -163,7 +164,7 @@ def make(
             venue = db.get(Venue, venue_id)
             if venue is None:
                 return None
-            report = query.report(db, influx, venue, month, clock_ms())
+            report = query.report(db, influx, venue, month, clock_ms(), cache)
         pdf = render.to_pdf(report, language)
     except (InfluxError, OSError, ValueError) as exc:
         _fail(engine, venue_id, month, token, f"{type(exc).__name__}: {exc}", retry_s)
@@ -347,13 +348,15 @@ class ReportsService:
         the e-mails due: (made, e-mailed)."""
         settings = self.setup.reports
         made = 0
+        caches: dict[str, query.MonthCache] = {}  # a region's venues read once, not once each
         for venue_id, month in self.due(clock_ms() if as_of_ms is None else as_of_ms):
             lease_ms = int(settings.lease_s * 1000)
             token = claim(self.engine, venue_id, month, SCHEDULE, clock_ms(), lease_ms)
             if token is None:
                 continue
             report = make(self.engine, self.influx, venue_id, month, token,
-                          email=settings.email, retry_s=settings.retry_s)  # fmt: skip
+                          email=settings.email, retry_s=settings.retry_s,
+                          cache=caches.setdefault(month, query.MonthCache()))  # fmt: skip
             made += report is not None
         sent = send_emails(self.engine, self.setup, clock_ms()) if settings.email else 0
         return made, sent

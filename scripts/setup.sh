@@ -6,9 +6,10 @@
 # `--test` also installs what only the tests need: systemd's `systemd-analyze`, which checks
 # the unit files that ship for a real deployment, and PostgreSQL, which the registry's tests
 # run on beside SQLite (in a cluster of their own; the package's own service is not used),
-# openssl, which makes the TLS test's certificate authority, and Chromium, in which the tests
+# openssl, which makes the TLS test's certificate authority, Chromium, in which the tests
 # look at the alert e-mail as an owner would (Playwright drives it; its own browser download is
-# not reachable here).
+# not reachable here), and Poppler's pdftoppm, which turns report PDFs into page images.
+# Always: Pango and a font, on which WeasyPrint lays out the monthly reports' PDFs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,7 +19,11 @@ if [ "${1:-}" = "--test" ]; then
     compgen -G "/usr/lib/postgresql/*/bin/pg_ctl" >/dev/null || missing+=(postgresql)
     command -v openssl >/dev/null 2>&1 || missing+=(openssl)
     [ -x /usr/bin/chromium ] || missing+=(chromium)
+    command -v pdftoppm >/dev/null 2>&1 || missing+=(poppler-utils)
 fi
+for package in libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3-venv)
