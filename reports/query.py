@@ -129,9 +129,7 @@ def region_venues(db: Session, venue: Venue) -> list[Venue]:
     )
 
 
-def peers_of(
-    db: Session, venue: Venue, month: str, peer: Callable[[Venue], Peer]
-) -> list[Peer]:
+def peers_of(db: Session, venue: Venue, month: str, peer: Callable[[Venue], Peer]) -> list[Peer]:
     """The region's other venues' figures for the month: from their archived report where
     there is one, else computed now (`peer`)."""
     others = region_venues(db, venue)

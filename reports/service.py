@@ -48,46 +48,44 @@ def due_month(zone: ZoneInfo, now_ms: int, margin_ms: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
+def _insert_claim(engine: Engine, venue_id: str, month: str, by: str, now_ms: int,
+                  lease_ms: int) -> bool:  # fmt: skip
+    """The run record made by this process (the first to ask), or False: it exists."""
+    try:
+        with transaction(engine) as db:
+            run = ReportRun(venue_id=venue_id, month=month, state=RUNNING, requested_by=by,
+                            claimed_ms=now_ms, attempts=1)  # fmt: skip
+            run.lease_until_ms = now_ms + lease_ms
+            db.add(run)
+        return True
+    except IntegrityError:
+        return False
+
+
+def _take(engine: Engine, venue_id: str, month: str, by: str, now_ms: int, lease_ms: int,
+          takeable: ColumnElement[bool]) -> int | None:  # fmt: skip
+    """Claim an existing run record if it is `takeable`: a conditional update, which only one
+    of several processes asking at once can make."""
+    with transaction(engine) as db:
+        taken = db.execute(
+            update(ReportRun)
+            .where(ReportRun.venue_id == venue_id, ReportRun.month == month, takeable)
+            .values(state=RUNNING, requested_by=by, claimed_ms=now_ms,
+                    lease_until_ms=now_ms + lease_ms, attempts=ReportRun.attempts + 1)
+        )  # fmt: skip
+    return now_ms if _changed(taken) else None
+
+
 def claim(
     engine: Engine, venue_id: str, month: str, by: str, now_ms: int, lease_ms: int
 ) -> int | None:
     """This process's claim on making a venue-month's report (its token), or None: another
-    has it, or it is done."""
-    try:
-        with transaction(engine) as db:
-            db.add(
-                ReportRun(
-                    venue_id=venue_id,
-                    month=month,
-                    state=RUNNING,
-                    requested_by=by,
-                    claimed_ms=now_ms,
-                    lease_until_ms=now_ms + lease_ms,
-                    attempts=1,
-                )
-            )
+    has it, or it is done. A claim whose lease ran out (its process died) and a failed run
+    whose wait is over are taken over."""
+    if _insert_claim(engine, venue_id, month, by, now_ms, lease_ms):
         return now_ms
-    except IntegrityError:
-        pass
-    with transaction(engine) as db:
-        taken = db.execute(
-            update(ReportRun)
-            .where(
-                ReportRun.venue_id == venue_id,
-                ReportRun.month == month,
-                or_(ReportRun.state == RUNNING, ReportRun.state == FAILED),
-                ReportRun.lease_until_ms <= now_ms,
-                ReportRun.claimed_ms != now_ms,
-            )
-            .values(
-                state=RUNNING,
-                requested_by=by,
-                claimed_ms=now_ms,
-                lease_until_ms=now_ms + lease_ms,
-                attempts=ReportRun.attempts + 1,
-            )
-        )
-    return now_ms if _changed(taken) else None
+    expired = (ReportRun.state != DONE) & (ReportRun.lease_until_ms <= now_ms)
+    return _take(engine, venue_id, month, by, now_ms, lease_ms, expired)
 
 
 def reclaim(
@@ -95,26 +93,10 @@ def reclaim(
 ) -> int | None:
     """An operator's regeneration: claims a venue-month done or failed (or never made); None
     while another process is making it."""
-    token = claim(engine, venue_id, month, by, now_ms, lease_ms)
-    if token is not None:
-        return token
-    with transaction(engine) as db:
-        taken = db.execute(
-            update(ReportRun)
-            .where(
-                ReportRun.venue_id == venue_id,
-                ReportRun.month == month,
-                or_(ReportRun.state != RUNNING, ReportRun.lease_until_ms <= now_ms),
-            )
-            .values(
-                state=RUNNING,
-                requested_by=by,
-                claimed_ms=now_ms,
-                lease_until_ms=now_ms + lease_ms,
-                attempts=ReportRun.attempts + 1,
-            )
-        )
-    return now_ms if _changed(taken) else None
+    if _insert_claim(engine, venue_id, month, by, now_ms, lease_ms):
+        return now_ms
+    idle = or_(ReportRun.state != RUNNING, ReportRun.lease_until_ms <= now_ms)
+    return _take(engine, venue_id, month, by, now_ms, lease_ms, idle)
 
 
 def _changed(result: Result[Any]) -> bool:

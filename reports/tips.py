@@ -112,36 +112,22 @@ def out_of_range(facts: TipFacts) -> list[Tip]:
     return tips
 
 
+def _per_tap(rule: str, facts: TipFacts, litres_by_tap: dict[str, float],
+             at_least: float) -> list[Tip]:  # fmt: skip
+    report = facts.report
+    return [_tip(rule, litres, facts.price.get(_tap_beer(report, tap) or ""), tap=tap,
+                 litres=round(litres, 2))
+            for tap, litres in sorted(litres_by_tap.items()) if litres >= at_least]  # fmt: skip
+
+
 def foam(facts: TipFacts) -> list[Tip]:
     """A tap that foamed away litres: check its line temperature and gas pressure."""
-    report = facts.report
-    return [
-        _tip(
-            "foam",
-            litres,
-            facts.price.get(_tap_beer(report, tap) or ""),
-            tap=tap,
-            litres=round(litres, 2),
-        )
-        for tap, litres in sorted(report.waste.foam_by_tap.items())
-        if litres >= FOAM_MIN_LITRES
-    ]
+    return _per_tap("foam", facts, facts.report.waste.foam_by_tap, FOAM_MIN_LITRES)
 
 
 def leak(facts: TipFacts) -> list[Tip]:
     """A tap whose meter reported a slow endless flow: find and fix the leak."""
-    report = facts.report
-    return [
-        _tip(
-            "leak",
-            litres,
-            facts.price.get(_tap_beer(report, tap) or ""),
-            tap=tap,
-            litres=round(litres, 2),
-        )
-        for tap, litres in sorted(report.waste.leak_by_tap.items())
-        if litres >= LEAK_MIN_LITRES
-    ]
+    return _per_tap("leak", facts, facts.report.waste.leak_by_tap, LEAK_MIN_LITRES)
 
 
 def acknowledge_sooner(facts: TipFacts) -> list[Tip]:
