@@ -36,8 +36,10 @@ def month_of(text: str) -> tuple[int, int]:
         year, month = int(year_text), int(month_text)
     except ValueError:
         raise ValueError(f"month {text[:20]!r} is not YYYY-MM") from None
-    if len(year_text) != 4 or not 1 <= month <= 12 or year < 1970:
+    if len(year_text) != 4 or not 1 <= month <= 12:
         raise ValueError(f"month {text[:20]!r} is not YYYY-MM")
+    if not 1970 <= year <= 9998:  # the months around it must be dates too
+        raise ValueError(f"month {text[:20]!r}: there is no data before 1970 or after 9998")
     return year, month
 
 

@@ -344,6 +344,7 @@ def test_the_api_serves_it_and_the_service_emails_it_to_the_dutch_owner(month: M
     cli = month.reports["cafe-dst"]
     assert {**on_demand.json(), "generated_ms": 0} == {**cli, "generated_ms": 0}
     assert call("GET", "/venues/cafe-dst/reports/2026-13").status_code == 422
+    assert call("GET", "/venues/cafe-dst/reports/9999-12").status_code == 422
 
     owner_key = call("POST", f"/users/{owner.json()['id']}/keys", json={"name": "phone"})
     assert owner_key.status_code == 201, owner_key.text

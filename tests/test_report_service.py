@@ -7,10 +7,14 @@ left by a killed service is taken over; the region's median comes from the archi
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from pypdf import PdfReader
@@ -251,3 +255,27 @@ def test_the_regions_median_comes_from_the_other_venues_archived_reports(world: 
     assert region.median_litres_per_tap == pytest.approx(100.0)
     assert region.litres_per_tap == pytest.approx(world.litres / 2)
     assert "the median of 5 other venues" in render.to_html(report, "en")
+
+
+def test_the_command_refuses_a_bad_month_or_an_unknown_venue_with_the_reason(
+    world: World, tmp_path: Path
+) -> None:
+    env = {**os.environ, "TAPSENSE_HOME": str(tmp_path),
+           "TAPSENSE_REGISTRY__URL": world.setup.registry_url,
+           "TAPSENSE_INFLUX__URL": world.setup.influx.url,
+           "TAPSENSE_INFLUX__DATABASE": world.setup.influx.database}  # fmt: skip
+
+    def report(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "stack.cli", "report", *args], env=env,
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    for month, reason in (("2026-13", "is not YYYY-MM"), ("March", "is not YYYY-MM"),
+                          ("9999-12", "after 9998")):  # fmt: skip
+        refused = report("cafe-a", month)
+        assert refused.returncode == 2 and reason in refused.stderr, refused.stderr
+    unknown = report("no-such-cafe", "2026-03")
+    assert unknown.returncode == 2 and "no venue 'no-such-cafe'" in unknown.stderr
+    out = tmp_path / "maart.pdf"
+    made = report("cafe-a", "2026-03", "--format", "pdf", "--language", "nl", "-o", str(out))
+    assert made.returncode == 0, made.stderr
+    assert "maart 2026" in pdf_text(out.read_bytes()).lower()

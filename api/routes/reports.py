@@ -54,7 +54,15 @@ def _run_out(run: ReportRun) -> ReportRunOut:
                         email_to=run.email_to, last_error=run.last_error)  # fmt: skip
 
 
+def _month(month: str) -> tuple[int, int]:
+    try:
+        return query.month_of(month)
+    except ValueError as exc:
+        raise access.Invalid(str(exc)) from exc
+
+
 def _report(db: Db, influx: InfluxDep, venue: Venue, month: str) -> Report:
+    _month(month)
     run = db.get(ReportRun, (venue.id, month))
     if run is not None and run.state == service.DONE and run.model is not None:
         return Report.model_validate(run.model)
@@ -130,7 +138,7 @@ def regenerate_report(
     """Operators only: make a closed month's report again from what InfluxDB and the registry
     hold now (late data, a corrected keg change) and archive it in place of the old one. The
     owner is e-mailed only if the first one never reached them."""
-    year, number = query.month_of(month)
+    year, number = _month(month)
     if month_bounds(year, number, ZoneInfo(venue.timezone))[1] > access.now_ms():
         raise access.Conflict(f"{month} has not closed yet in {venue.timezone}")
     engine: Engine = db.get_bind()  # type: ignore[assignment]
