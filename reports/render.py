@@ -17,7 +17,7 @@ from babel.dates import format_date, get_day_names
 from babel.numbers import format_currency, format_percent
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from alerts.messages import title
+from alerts.messages import tap_name, title
 from reports.model import Report, Tip
 from texts import Texts
 
@@ -73,7 +73,10 @@ class Words:
         year, number = (int(part) for part in month.split("-"))
         return format_date(date(year, number, 1), "LLLL yyyy", locale=self.t.locale)
 
-    def hours(self, minutes: float) -> str:
+    def open_time(self, minutes: int) -> str:
+        """`45 minutes`, `3 hours`: minutes under two hours, as a guest would count them."""
+        if minutes < 120:
+            return self.t.ngettext("%(n)s minute", "%(n)s minutes", minutes)
         return self.t.duration(minutes * 60)
 
 
@@ -87,6 +90,11 @@ def check_name(t: Texts, check: str) -> str:
 
 def tip_text(w: Words, tip: Tip) -> str:
     """One sentence per rule: what the figures say, and what to do."""
+    text = _tip_words(w, tip)
+    return text[:1].upper() + text[1:]  # "tap 3 was ...": a sentence starts with a capital
+
+
+def _tip_words(w: Words, tip: Tip) -> str:
     t, f = w.t, tip.figures
     if tip.rule == "extra_keg":
         return t._(
@@ -99,30 +107,29 @@ def tip_text(w: Words, tip: Tip) -> str:
         )
     if tip.rule == "service_cooler":
         return t._(
-            "Tap %(tap)s was out of its serving range %(share)s of its open hours: have "
+            "%(tap)s was out of its serving range %(share)s of its open hours: have "
             "its cooler and line serviced.",
-            tap=f["tap"],
+            tap=tap_name(t, str(f["tap"])),
             share=w.share(float(f["out_of_range_share"])),
         )
     if tip.rule == "too_cold":
         return t._(
-            "Tap %(tap)s served %(beer)s below its serving range %(share)s of its open "
+            "%(tap)s served %(beer)s below its serving range %(share)s of its open "
             "hours: set its cooler or line cooling warmer for this beer.",
-            tap=f["tap"],
+            tap=tap_name(t, str(f["tap"])),
             beer=f["beer"],
             share=w.share(float(f["out_of_range_share"])),
         )
     if tip.rule == "foam":
         return t._(
-            "Tap %(tap)s foamed away about %(litres)s: check its line temperature and "
-            "gas pressure.",
-            tap=f["tap"],
+            "%(tap)s foamed away about %(litres)s: check its line temperature and gas pressure.",
+            tap=tap_name(t, str(f["tap"])),
             litres=w.litres(float(f["litres"])),
         )
     if tip.rule == "leak":
         return t._(
-            "Tap %(tap)s leaked about %(litres)s: have its coupling and line checked.",
-            tap=f["tap"],
+            "%(tap)s leaked about %(litres)s: have its coupling and line checked.",
+            tap=tap_name(t, str(f["tap"])),
             litres=w.litres(float(f["litres"])),
         )
     if tip.rule == "weak_seller":
@@ -334,10 +341,10 @@ def context(report: Report, language: str) -> dict[str, Any]:
     c["stock_rows"] = [
         t._(
             "%(tap)s (%(beer)s) ran dry on %(when)s for %(open)s of opening time.",
-            tap=s.tap,
+            tap=tap_name(t, s.tap),
             beer=s.beer or "?",
             when=t.datetime(s.from_ms),
-            open=w.hours(s.open_minutes),
+            open=w.open_time(s.open_minutes),
         )
         for s in report.stock_outs
     ]
