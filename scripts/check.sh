@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
-.venv/bin/mypy edge ingest timeseries api stack simulators bench registry alerts reports texts tests
+.venv/bin/mypy edge ingest timeseries api stack simulators bench registry alerts reports coupons texts tests
 .venv/bin/lint-imports

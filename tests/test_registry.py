@@ -28,7 +28,7 @@ from registry.db import (
 )
 from registry.directory import TapConfig, load_directory, refusal, tap_events_since
 from registry.models import Beer, Device, KegChange, LineCleaning, MqttCredential, Tap, Venue
-from registry.report_models import Base
+from registry.schema import Base
 from simulators.fleet import simple_scenario
 from simulators.provision import provision
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 
 from registry.db import engine_for
-from registry.report_models import Base  # the whole schema: each *_models adds to models
+from registry.schema import Base
 
 config = context.config
 target_metadata = Base.metadata
