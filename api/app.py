@@ -22,10 +22,10 @@ from starlette.routing import BaseRoute
 
 from api import metrics, problems
 from api.deps import InfluxDep, SetupDep
-from api.routes import alerts, beers, devices, people, reports, taps, venues
+from api.routes import alerts, beers, coupons, devices, people, reports, taps, venues
 from api.settings import ApiSetup
 from registry.access import AccessError
-from registry.db import open_registry, session_factory
+from registry.db import engine_for, open_registry, session_factory
 from timeseries.influx import InfluxError, InfluxQL
 
 
@@ -69,12 +69,15 @@ def create_app(setup: ApiSetup) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = open_registry(setup.registry_url)
+        serial = engine_for(setup.registry_url, serialised=True)
         app.state.setup = setup
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        app.state.serial_sessions = session_factory(serial)
         app.state.influx = InfluxQL(setup.influx)
         yield
         app.state.influx.close()
+        serial.dispose()
         engine.dispose()
 
     app = FastAPI(
@@ -109,7 +112,7 @@ def create_app(setup: ApiSetup) -> FastAPI:
         body = Health(status="ok" if ok else "degraded", checks=checks)
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
-    for module in (people, beers, venues, taps, devices, alerts, reports):
+    for module in (people, beers, venues, taps, devices, alerts, reports, coupons):
         app.include_router(module.router)
     return app
 

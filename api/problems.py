@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -19,6 +19,9 @@ class Problem(BaseModel):
     status: int
     detail: str | None = None
     errors: list[dict[str, object]] | None = None
+    reason: str | None = Field(None, description="why, for a program: a coupon's refusal")
+    redeemed_ms: int | None = Field(None, description="a used coupon: when it was redeemed")
+    redeemed_at: str | None = Field(None, description="a used coupon: the venue that did")
 
 
 def problem(

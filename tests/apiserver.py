@@ -14,6 +14,8 @@ import uvicorn
 from alerts import admin
 from alerts.admin import WebhookIn
 from api.app import create_app
+from coupons import store as coupon_store
+from coupons.store import CampaignIn, FestivalIn
 from registry import changes
 from registry.alert_models import Alert
 from registry.db import engine_for, transaction
@@ -66,6 +68,9 @@ class Tenant:
     ids: dict[str, str] = field(default_factory=dict)  # path parameter -> value
 
 
+T = 1_788_000_000_000  # a festival's and a campaign's time: 2026-08-29
+
+
 def make_tenant(settings: Settings, org_name: str, venue: str, operator_key: str | None = None,
                 organisation_id: int | None = None) -> Tenant:  # fmt: skip
     """A venue with a tap, a beer, a device, a keg change and a cleaning, and its owner.
@@ -104,9 +109,15 @@ def make_tenant(settings: Settings, org_name: str, venue: str, operator_key: str
                       detail=0.0)  # fmt: skip
         db.add(alert)
         hook = admin.add_webhook(db, venue, WebhookIn(url="http://127.0.0.1:9/hook"))  # type: ignore[arg-type]
+        festival = coupon_store.create_festival(db, organisation_id, FestivalIn(
+            name=f"{venue} fest", latitude=52.0, longitude=5.0, starts_ms=T, ends_ms=T + 1,
+            beer_ids=[beer.id]), 0)  # fmt: skip
+        campaign = coupon_store.create_campaign(db, organisation_id, CampaignIn(
+            festival_id=festival.id, beer_id=beer.id, radius_km=10, valid_from_ms=T,
+            valid_until_ms=T + 1, message={"en": "x", "nl": "x"}), 0)  # type: ignore[arg-type]  # fmt: skip
         db.flush()
         beer_id, owner_id, key_id, keg_id = beer.id, owner.id, key.id, keg.id
-        alert_id, webhook_id = alert.id, hook.id
+        alert_id, webhook_id, campaign_id = alert.id, hook.id, campaign.id
     engine.dispose()
     assert operator_key is not None
     tenant = Tenant(organisation_id, venue, "tap-01", "edge-1", beer_id, owner_id, owner_key,
@@ -114,7 +125,7 @@ def make_tenant(settings: Settings, org_name: str, venue: str, operator_key: str
     tenant.ids = {"venue": venue, "tap": "tap-01", "device": "edge-1", "beer_id": str(beer_id),
                   "user_id": str(owner_id), "key_id": key_id, "change_id": str(keg_id),
                   "alert_id": str(alert_id), "webhook_id": str(webhook_id),
-                  "month": "2026-03"}  # fmt: skip
+                  "month": "2026-03", "campaign_id": str(campaign_id)}  # fmt: skip
     return tenant
 
 
