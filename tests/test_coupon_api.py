@@ -42,8 +42,8 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with transaction(engine) as db:
         for venue, lat, lon in (("cafe-dom", 52.0907, 5.1214), ("cafe-zeist", 52.0907, 5.2330),
                                 ("cafe-dam", 52.3731, 4.8926)):  # fmt: skip
-            changes.create_venue(db, tenant.organisation_id, VenueIn(
-                id=venue, name=venue.title(), latitude=lat, longitude=lon, region="NL"))  # fmt: skip
+            body = VenueIn(id=venue, name=venue.title(), latitude=lat, longitude=lon, region="NL")
+            changes.create_venue(db, tenant.organisation_id, body)
     engine.dispose()
     with serving(settings) as client:
         yield World(client, tenant, bearer(tenant.operator_key), bearer(tenant.owner_key))
