@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from coupons import codes
 from coupons.geo import Place, Reached, reached
+from coupons.sheet import Sheet
 from registry.access import Invalid, NotFound
 from registry.coupon_models import Campaign, Coupon, Festival, RedemptionFailures
 from registry.inputs import RowId, Text, TimeMs
@@ -280,3 +281,14 @@ def campaign_of(db: Session, organisation_id: int, campaign_id: int) -> Campaign
     if campaign is None or campaign.organisation_id != organisation_id:
         raise NotFound(f"campaign {campaign_id} not found")
     return campaign
+
+
+def sheet_for(db: Session, venue: Venue, campaign: Campaign, language: str) -> Sheet:
+    """The printable sheet of the venue's unredeemed codes of a campaign."""
+    festival = db.get_one(Festival, campaign.festival_id)
+    beer = db.get_one(Beer, campaign.beer_id)
+    unused = [c.code for c in coupons_of(db, venue.id, campaign.id) if c.redeemed_ms is None]
+    message = campaign.message.get(language) or campaign.message.get("en", "")
+    return Sheet(venue_name=venue.name, beer=beer.name, festival=festival.name,
+                 message=str(message), valid_until_ms=campaign.valid_until_ms, codes=unused,
+                 timezone=venue.timezone)  # fmt: skip

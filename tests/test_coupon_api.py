@@ -5,13 +5,19 @@ refusal says why; a guessing key is locked out and told when to retry."""
 
 from __future__ import annotations
 
+import io
+import subprocess
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
+import zxingcpp
+from PIL import Image
+from pypdf import PdfReader
 
 from coupons import codes
 from registry import changes
@@ -119,7 +125,11 @@ def test_fifty_requests_at_once_redeem_one_code_once(world: World) -> None:
 
 def test_refusals_say_why_and_guessing_is_locked_out(world: World) -> None:
     campaign_id, _ = launched(world, radius_km=20)
-    client, owner = world.client, world.owner
+    client = world.client
+    # a key of its own, for the bar's tablet: the lockout is per key and venue
+    tablet = client.post(f"/users/{world.tenant.owner_id}/keys", headers=world.operator,
+                         json={"name": "bar tablet"})  # fmt: skip
+    owner = bearer(tablet.json()["token"])
     mine = [c["code"] for c in client.get("/venues/venue-utrecht/coupons", headers=owner,
                                           params={"campaign_id": campaign_id}).json()]  # fmt: skip
     plain = mine[1].replace("-", "")
@@ -145,6 +155,31 @@ def test_refusals_say_why_and_guessing_is_locked_out(world: World) -> None:
     locked = redeem(mine[1])
     assert locked.status_code == 429 and locked.json()["reason"] == "locked"
     assert 890 <= int(locked.headers["retry-after"]) <= 900
-    # the venue's operator, with a key of their own, is not locked out
-    assert client.post("/venues/venue-utrecht/redemptions", headers=world.operator,
+    # the owner's other key is not locked out
+    assert client.post("/venues/venue-utrecht/redemptions", headers=world.owner,
                        json={"code": mine[1]}).status_code == 200  # fmt: skip
+
+
+def test_the_printed_sheet_holds_every_unused_code_as_a_qr_code(
+    world: World, tmp_path: Path
+) -> None:
+    campaign_id, _ = launched(world, radius_km=20)
+    client, owner = world.client, world.owner
+    mine = [c["code"] for c in client.get("/venues/venue-utrecht/coupons", headers=owner,
+                                          params={"campaign_id": campaign_id}).json()]  # fmt: skip
+    assert client.post("/venues/venue-utrecht/redemptions", headers=owner,
+                       json={"code": mine[0]}).status_code == 200  # fmt: skip
+    answer = client.get("/venues/venue-utrecht/coupons/sheet", headers=owner,
+                        params={"campaign_id": campaign_id, "language": "nl"})  # fmt: skip
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/pdf"
+    (tmp_path / "sheet.pdf").write_bytes(answer.content)
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(answer.content)).pages)
+    assert "Proef onze bok" in text and "Eén keer geldig tot" in text
+    subprocess.run(["pdftoppm", "-r", "100", "-png", "sheet.pdf", "page"], cwd=tmp_path,
+                   check=True)  # fmt: skip
+    decoded = set()
+    for png in sorted(tmp_path.glob("page-*.png")):
+        with Image.open(png) as image:
+            decoded |= {found.text for found in zxingcpp.read_barcodes(image)}
+    assert decoded == set(mine[1:])  # the used one is not printed again
+    assert all(code in text for code in mine[1:])

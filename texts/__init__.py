@@ -30,7 +30,7 @@ LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGES = ("en", "nl")  # English first: the fallback
 DEFAULT_LANGUAGE = "en"
 # The packages whose texts people read; `scripts/messages.sh` extracts from these.
-SOURCES = ("alerts", "reports")
+SOURCES = ("alerts", "reports", "coupons")
 KEYWORDS = {"_": None, "ngettext": (1, 2)}
 
 

@@ -10,9 +10,9 @@ valid (409), expired (410), or too many failed attempts by this key here (429, R
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
@@ -22,10 +22,12 @@ from api import problems
 from api.deps import Db, Operator, Person, VisibleVenue
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import RowId
-from coupons import codes, store
+from coupons import codes, sheet, store
 from coupons.store import CampaignIn, FestivalIn, Messages, RedeemIn, Refused
 from registry import access
 from registry.coupon_models import Campaign, Festival
+from registry.models import User
+from texts import DEFAULT_LANGUAGE, LANGUAGES
 
 router = APIRouter(tags=["coupons"], responses=PROBLEM_RESPONSES)
 
@@ -167,6 +169,26 @@ def list_coupons(
     return [CouponOut(code=codes.shown(c.code), campaign_id=c.campaign_id, issued_ms=c.issued_ms,
                       redeemed_ms=c.redeemed_ms)
             for c in store.coupons_of(db, venue.id, campaign_id)]  # fmt: skip
+
+
+@router.get(
+    "/venues/{venue}/coupons/sheet",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "A4 coupon cards"}},
+)
+def coupon_sheet(
+    db: Db, who: Person, venue: VisibleVenue, campaign_id: Annotated[RowId, Query()],
+    language: Annotated[Literal[LANGUAGES] | None, Query()] = None,  # type: ignore[valid-type]
+) -> Response:  # fmt: skip
+    """The venue's unused codes of a campaign as printable A4 cards with a QR code each, in
+    the owner's language unless `language` says otherwise."""
+    campaign = store.campaign_of(db, who.organisation_id, campaign_id)
+    owner = db.get(User, venue.owner_id) if venue.owner_id is not None else None
+    chosen = language or (owner.language if owner is not None else DEFAULT_LANGUAGE)
+    pdf = sheet.to_pdf(store.sheet_for(db, venue, campaign, chosen), chosen)
+    filename = f"coupons-{venue.id}-{campaign.id}.pdf"
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="{filename}"'})  # fmt: skip
 
 
 @router.post(
