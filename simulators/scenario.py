@@ -177,7 +177,29 @@ class Festival(_Event, kw_only=True, frozen=True, tag="festival"):
     beers: list[str] = []
 
 
-Event = CoolerFailure | WarmingLine | SensorFault | Leak | ClockSkew | Offline | Festival
+class CouponCampaign(_Event, kw_only=True, frozen=True, tag="coupon_campaign"):
+    """Tasting coupons for `beer` handed out at the venues within `radius_km`: each redeemed
+    coupon is a pour more, `uplift` times the beer's own pours there while it runs (the
+    ground truth marks those pours, so the true effect is known)."""
+
+    name: str
+    beer: str
+    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)]
+    lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
+    radius_km: Positive = 15.0
+    uplift: NonNegative = 0.3
+
+
+Event = (
+    CoolerFailure
+    | WarmingLine
+    | SensorFault
+    | Leak
+    | ClockSkew
+    | Offline
+    | Festival
+    | CouponCampaign
+)
 
 
 class Scenario(_Spec, frozen=True):
@@ -365,6 +387,8 @@ def _reference_errors(scenario: Scenario) -> list[tuple[str, list[str | int]]]:
             errors.append((f"unknown venue {venue_id!r}", ["events", e, "venue"]))
         if event.at < scenario.start:
             errors.append(("`at` is before the scenario's start", ["events", e, "at"]))
+        if isinstance(event, CouponCampaign) and event.beer not in beers:
+            errors.append((f"unknown beer {event.beer!r}", ["events", e, "beer"]))
     return errors
 
 

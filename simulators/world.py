@@ -84,6 +84,7 @@ class SimTap(TapDriver):
         self.rng = random.Random(seed)
         # Its own stream: whether staff record a keg change leaves the world as it was.
         self._staff_rng = random.Random(seed ^ 0x5EED)
+        self._coupon_rng = random.Random(seed ^ 0xC0FFEE)
         self.line_c = venue.cooler_c
         self.keg_left_ml = spec.keg_l * 1000
         self.keg_empty_since: int | None = None
@@ -142,6 +143,10 @@ class SimTap(TapDriver):
         expected = pours_per_s * dt_s * self.beer.popularity
         for _ in range(_poisson(self.rng, expected)):
             self._pour(self.rng.randint(t0, t1 - 1))
+        uplift = world.coupon_uplift(self.beer.name, t0)
+        if uplift > 0:  # a stream of its own: without a campaign the world stays as it was
+            for _ in range(_poisson(self._coupon_rng, expected * uplift)):
+                self._pour(self._coupon_rng.randint(t0, t1 - 1), coupon=True)
         for leak in world.leaks(self.tap, t0, t1):
             start, end = max(ms(leak.at), t0), min(world.event_end(leak), t1)
             if end > start:
@@ -150,12 +155,13 @@ class SimTap(TapDriver):
                     0.0, self.keg_left_ml - (end - start) * leak.ml_per_min / 60_000
                 )
 
-    def _pour(self, start: int) -> None:
+    def _pour(self, start: int, *, coupon: bool = False) -> None:
         if self.keg_left_ml <= 0:
             return
-        wanted = min(max(self.rng.gauss(*POUR_ML), 150.0), 650.0)
+        rng = self._coupon_rng if coupon else self.rng  # coupons leave the others' draws be
+        wanted = min(max(rng.gauss(*POUR_ML), 150.0), 650.0)
         ml = min(wanted, self.keg_left_ml)
-        rate = self.rng.uniform(*FLOW_ML_PER_S) / 1000
+        rate = rng.uniform(*FLOW_ML_PER_S) / 1000
         self.flows.append(Flow(start, start + max(1, round(ml / rate)), rate))
         self.keg_left_ml -= ml
         foamy = self.line_c > self.beer.serving_max_c + FOAM_MARGIN_C
@@ -165,7 +171,7 @@ class SimTap(TapDriver):
                 self.venue.id,
                 self.tap,
                 "pour",
-                {"ml": round(ml, 1), "foamy": str(foamy).lower()},
+                {"ml": round(ml, 1), "foamy": str(foamy).lower(), "coupon": str(coupon).lower()},
             )
         )
         self.line_c = self.venue.cooler_c  # fresh beer from the cooler fills the line
@@ -227,6 +233,12 @@ class SimVenue:
             if isinstance(e, sc.Festival)
             and _distance_km(e.lat, e.lon, spec.lat, spec.lon) <= e.radius_km
         ]
+        self._campaigns = [
+            e
+            for e in scenario.events
+            if isinstance(e, sc.CouponCampaign)
+            and _distance_km(e.lat, e.lon, spec.lat, spec.lon) <= e.radius_km
+        ]
         beers = {b.name: b for b in scenario.beers}
         base_seed = scenario.seed * 1_000_003 + index * 10_007
         self.taps = [
@@ -261,6 +273,10 @@ class SimVenue:
             for e in self._events
             if isinstance(e, sc.Leak) and e.tap == tap and ms(e.at) < t1 and self.event_end(e) > t0
         ]
+
+    def coupon_uplift(self, beer: str, now: int) -> float:
+        """The extra share of `beer`'s pours that redeemed coupons bring now (0: none)."""
+        return sum(e.uplift for e in self._campaigns if e.beer == beer and self._active(e, now))
 
     def clock_skew_ms(self, now: int) -> int:
         return sum(
