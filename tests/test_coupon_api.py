@@ -26,6 +26,7 @@ from registry.inputs import VenueIn
 from stack.settings import Settings
 from tests.apiserver import Tenant, bearer, make_tenant, serving
 from tests.conftest import Broker, Influx, make_settings
+from timeseries.influx import ensure_database
 
 UTRECHT = (52.0907, 5.1214)
 
@@ -43,6 +44,7 @@ def world(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
           broker: Broker, influx: Influx) -> Iterator[World]:  # fmt: skip
     url = None if request.param == "sqlite" else request.getfixturevalue("postgres").new_database()
     settings: Settings = make_settings(tmp_path_factory.mktemp("coupons"), broker, influx, url)
+    ensure_database(settings.influx)  # empty: no pours yet
     tenant = make_tenant(settings, "Brouwerij", "venue-utrecht")  # at 52.0, 5.0
     engine = engine_for(settings.registry_url)
     with transaction(engine) as db:
@@ -183,3 +185,22 @@ def test_the_printed_sheet_holds_every_unused_code_as_a_qr_code(
             decoded |= {found.text for found in zxingcpp.read_barcodes(image)}
     assert decoded == set(mine[1:])  # the used one is not printed again
     assert all(code in text for code in mine[1:])
+
+
+def test_results_count_per_venue_and_day_and_say_why_there_is_no_uplift_yet(world: World) -> None:
+    campaign_id, _ = launched(world, radius_km=20)
+    client = world.client
+    [code, *_] = [c["code"] for c in client.get("/venues/cafe-zeist/coupons",
+                                                 headers=world.operator,
+                                                 params={"campaign_id": campaign_id}).json()]  # fmt: skip
+    assert client.post("/venues/cafe-zeist/redemptions", headers=world.operator,
+                       json={"code": code}).status_code == 200  # fmt: skip
+    found = client.get(f"/campaigns/{campaign_id}/results", headers=world.operator)
+    assert found.status_code == 200, found.text
+    body = found.json()
+    assert body["issued"] == {"cafe-dom": 3, "cafe-zeist": 3, "venue-utrecht": 3}
+    [day] = body["redeemed"]
+    assert (day["venue"], day["redeemed"]) == ("cafe-zeist", 1)
+    assert body["uplift"]["litres_per_day"] is None
+    assert "not enough comparable venues" in body["uplift"]["reason"]
+    assert client.get(f"/campaigns/{campaign_id}/results", headers=world.owner).status_code == 403

@@ -9,6 +9,7 @@ valid (409), expired (410), or too many failed attempts by this key here (429, R
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Annotated, Literal
 
@@ -19,15 +20,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api import problems
-from api.deps import Db, Operator, Person, VisibleVenue
+from api.deps import Db, InfluxDep, Operator, Person, VisibleVenue
 from api.problems import PROBLEM_RESPONSES
 from api.schemas import RowId
-from coupons import codes, sheet, store
+from coupons import codes, results, sheet, store
 from coupons.store import CampaignIn, FestivalIn, Messages, RedeemIn, Refused
 from registry import access
 from registry.coupon_models import Campaign, Festival
 from registry.models import User
 from texts import DEFAULT_LANGUAGE, LANGUAGES
+from timeseries.influx import InfluxError
 
 router = APIRouter(tags=["coupons"], responses=PROBLEM_RESPONSES)
 
@@ -159,6 +161,58 @@ def launch_campaign(db: Db, who: Operator, campaign: VisibleCampaign) -> Launche
     issued = store.launch(db, campaign, access.now_ms())
     db.commit()
     return Launched(issued=issued)
+
+
+class VenueDayOut(BaseModel):
+    venue: str
+    day: str = Field(description="the venue's local date")
+    redeemed: int
+
+
+class VenueRatesOut(BaseModel):
+    venue: str
+    targeted: bool
+    before_l_per_day: float
+    during_l_per_day: float
+
+
+class UpliftOut(BaseModel):
+    targeted: int = Field(description="venues reached that poured the beer before and during")
+    comparable: int = Field(description="untargeted venues that poured it in both periods")
+    litres_per_day: float | None = Field(description="what the campaign added per targeted "
+                                         "venue a day (difference in differences)")  # fmt: skip
+    low: float | None = Field(description="95% bootstrap interval over venues")
+    high: float | None
+    share: float | None = Field(description="of the targeted venues' rate before")
+    reason: str | None = Field(description="why there is no estimate")
+
+
+class ResultsOut(BaseModel):
+    issued: dict[str, int] = Field(description="codes per venue")
+    redeemed: list[VenueDayOut]
+    uplift: UpliftOut
+    venues: list[VenueRatesOut]
+
+
+@router.get("/campaigns/{campaign_id}/results", response_model=ResultsOut)
+def campaign_results(
+    db: Db, who: Operator, influx: InfluxDep, campaign: VisibleCampaign,
+    weeks_before: Annotated[int, Query(ge=1, le=26, description="the base period")] = 4,
+) -> ResultsOut:  # fmt: skip
+    """Operators only: codes issued and redeemed per venue and day, and the uplift in the
+    campaign beer's pours at the venues reached against the organisation's others that pour
+    it (up to now while the campaign runs)."""
+    try:
+        found = results.results(db, influx, campaign, access.now_ms(), weeks_before)
+    except InfluxError as exc:
+        raise access.Unavailable(f"InfluxDB: {exc}") from exc
+    return ResultsOut(
+        issued=found.issued,
+        redeemed=[VenueDayOut(venue=d.venue, day=d.day, redeemed=d.redeemed)
+                  for d in found.redeemed],
+        uplift=UpliftOut(**dataclasses.asdict(found.uplift)),
+        venues=[VenueRatesOut(**dataclasses.asdict(r)) for r in found.rates],
+    )  # fmt: skip
 
 
 @router.get("/venues/{venue}/coupons", response_model=list[CouponOut])
