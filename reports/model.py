@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 SCHEMA_VERSION = 1
+FORMATS = ("json", "html", "pdf")  # what a report renders to (reports/render.py)
 
 
 class _Out(BaseModel):

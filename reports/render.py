@@ -18,10 +18,9 @@ from babel.numbers import format_currency, format_percent
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from alerts.messages import tap_name, title
-from reports.model import Report, Tip
+from reports.model import FORMATS, Report, Tip
 from texts import Texts
 
-FORMATS = ("json", "html", "pdf")
 CURRENCY = "EUR"
 NO_FIGURE = "\u2013"  # an en dash: no base to compare with
 INK, ACCENT, MUTED = "#222222", "#b5651d", "#8a7f6a"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from stack import alerts_cli, deadletters_cli, registry_cli, report_cli
+from stack import alerts_cli, coupons_cli, deadletters_cli, registry_cli, report_cli
 from stack.settings import Settings, SettingsError, load_settings
 
 _LOGGER = logging.getLogger("tapsense")
@@ -295,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     deadletters_cli.add_parser(sub, positive_int)
     alerts_cli.add_parser(sub, positive_int, _stop_on_signals)
     report_cli.add_parsers(sub, _stop_on_signals)
+    coupons_cli.add_parser(sub)
 
     sub.add_parser("config", help="print the settings in force (secrets left out)").set_defaults(
         run=cmd_config

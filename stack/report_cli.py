@@ -9,14 +9,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from registry.access import now_ms
-from registry.db import open_registry, transaction
-from registry.models import Venue
-from reports import query, render
-from reports.service import ReportsService
+from reports.model import FORMATS
 from stack.settings import Settings
 from texts import LANGUAGES
-from timeseries.influx import InfluxError, InfluxQL
 
 REPORT_EPILOG = """\
 examples:
@@ -38,6 +33,13 @@ each report once. `tapsense up` starts one.
 
 
 def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
+    # Imported here: charts and PDF libraries take a while to load, and `--help` needs none.
+    from registry.access import now_ms
+    from registry.db import open_registry, transaction
+    from registry.models import Venue
+    from reports import query, render
+    from timeseries.influx import InfluxError, InfluxQL
+
     try:
         query.month_of(args.month)
     except ValueError as exc:
@@ -69,6 +71,8 @@ def cmd_report(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_reports(settings: Settings, args: argparse.Namespace,
                 stop_on_signals: Callable[[], threading.Event]) -> int:  # fmt: skip
+    from reports.service import ReportsService
+
     stop = stop_on_signals()
     ReportsService(settings.for_reports()).run(stop, once=args.once)
     return 0
@@ -87,7 +91,7 @@ def add_parsers(sub: argparse._SubParsersAction,  # type: ignore[type-arg]
     )
     report.add_argument("venue", help="the venue's id")
     report.add_argument("month", help="YYYY-MM, in the venue's own time zone")
-    report.add_argument("--format", choices=render.FORMATS, default="json")
+    report.add_argument("--format", choices=FORMATS, default="json")
     report.add_argument(
         "--language", choices=LANGUAGES, default="en", help="for HTML and PDF (default: en)"
     )
