@@ -47,8 +47,9 @@ def simulate(
     if mode == "real-time":
         scenario = sc.shifted(scenario, datetime.now(UTC))
     tuning = REAL_TIME_TUNING if mode == "real-time" else AgentTuning()
-    # Fast-forward waits for ingest to look at the registry once more after each keg change.
-    staff_pause_s = 0.0 if mode == "real-time" else target.registry_refresh_s + 1.0
+    # Fast-forward waits for ingest to look at the registry once more after each keg change:
+    # it reads the registry every `refresh_s`, so two of those and a margin always see it.
+    staff_pause_s = 0.0 if mode == "real-time" else 2 * target.registry_refresh_s + 0.2
     engine = open_registry(target.registry_url)
     try:
         credentials = provision(engine, scenario, target.broker_auth_dir)
