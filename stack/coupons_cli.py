@@ -4,20 +4,17 @@ registry directly (and read InfluxDB for results), as the API's routes do."""
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from coupons import codes, store
 from coupons.store import CampaignIn, FestivalIn, Refused
 from registry.access import AccessError, NotFound, now_ms
 from registry.coupon_models import Campaign
-from registry.db import RegistryError, engine_for, transaction
-from stack.registry_cli import _organisation, _session, _venue
+from registry.db import engine_for, transaction
+from stack.registry_cli import _organisation, _session, _venue, command_group
 from stack.settings import Settings
 from texts import LANGUAGES
 from timeseries.influx import InfluxError, InfluxQL
@@ -136,36 +133,11 @@ def cmd_results(settings: Settings, args: argparse.Namespace) -> None:
               f"{u.comparable} comparable venues)")  # fmt: skip
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    command: Callable[[Settings, argparse.Namespace], None] = args.coupons_run
-    try:
-        command(settings, args)
-    except (AccessError, RegistryError, InfluxError, codes.CodeError) as exc:
-        print(f"tapsense coupons: {exc}", file=sys.stderr)
-        return 2
-    except ValidationError as exc:
-        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        print(f"tapsense coupons: {reasons}", file=sys.stderr)
-        return 2
-    return 0
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser(
-        "coupons",
-        help="festival campaigns: create, preview, launch, sheets, redeem, results",
-        description=__doc__,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.set_defaults(run=run)
-    commands = parser.add_subparsers(dest="coupons_command", required=True, metavar="WHAT")
-
-    def command(name: str, handler: Callable[..., None], text: str) -> argparse.ArgumentParser:
-        p = commands.add_parser(name, help=text, description=text)
-        p.set_defaults(coupons_run=handler)
-        return p
-
+    command = command_group(
+        sub, "coupons", "festival campaigns: create, preview, launch, sheets, redeem, results",
+        __doc__, EPILOG, refusals=(InfluxError, codes.CodeError),
+    )  # fmt: skip
     festival = command("festival", cmd_festival, "a festival and the beers poured there")
     festival.add_argument("--org", required=True, help="organisation name or id")
     festival.add_argument("--name", required=True)

@@ -202,35 +202,48 @@ def _session(settings: Settings) -> Iterator[Session]:
         engine.dispose()
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    command: Callable[[Settings, argparse.Namespace], None] = args.registry_run
-    try:
-        command(settings, args)
-    except (AccessError, RegistryError) as exc:
-        print(f"tapsense registry: {exc}", file=sys.stderr)
-        return 2
-    except ValidationError as exc:
-        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        print(f"tapsense registry: {reasons}", file=sys.stderr)
-        return 2
-    return 0
+Handler = Callable[[Settings, argparse.Namespace], None]
+Command = Callable[[str, Handler, str], argparse.ArgumentParser]
+
+
+def command_group(sub: argparse._SubParsersAction, name: str, help_text: str,  # type: ignore[type-arg]
+                  description: str | None, epilog: str,
+                  refusals: tuple[type[Exception], ...] = ()) -> Command:  # fmt: skip
+    """`tapsense NAME WHAT ...`: a group of subcommands whose refusals (the registry's, invalid
+    input, and `refusals`) print their reason and exit with 2. Returns the way to add one."""
+    parser = sub.add_parser(name, help=help_text, description=description, epilog=epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    commands = parser.add_subparsers(dest=f"{name}_command", required=True, metavar="WHAT")
+
+    refused: tuple[type[Exception], ...] = (AccessError, RegistryError, *refusals)
+
+    def run(settings: Settings, args: argparse.Namespace) -> int:
+        try:
+            args.handler(settings, args)
+        except refused as exc:
+            print(f"tapsense {name}: {exc}", file=sys.stderr)
+            return 2
+        except ValidationError as exc:
+            reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                for e in exc.errors())  # fmt: skip
+            print(f"tapsense {name}: {reasons}", file=sys.stderr)
+            return 2
+        return 0
+
+    parser.set_defaults(run=run)
+
+    def command(what: str, handler: Handler, text: str) -> argparse.ArgumentParser:
+        p = commands.add_parser(what, help=text, description=text)
+        p.set_defaults(handler=handler)
+        return p
+
+    return command
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    parser = sub.add_parser(
-        "registry",
-        help="create organisations, users, keys, venues, taps and devices",
-        description=__doc__,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.set_defaults(run=run)
-    commands = parser.add_subparsers(dest="registry_command", required=True, metavar="WHAT")
-
-    def command(name: str, handler: Callable[..., None], text: str) -> argparse.ArgumentParser:
-        p = commands.add_parser(name, help=text, description=text)
-        p.set_defaults(registry_run=handler)
-        return p
+    command = command_group(sub, "registry",
+                            "create organisations, users, keys, venues, taps and devices",
+                            __doc__, EPILOG)  # fmt: skip
 
     command("migrate", cmd_migrate, "create the registry or upgrade it to this version's schema")
     org = command("org", cmd_org, "create an organisation (a brewer or distributor)")
