@@ -123,6 +123,8 @@ def reach(db: Session, campaign: Campaign) -> list[Reached]:
 def launch(db: Session, campaign: Campaign, now_ms: int) -> int:
     """Issue the codes (codes_per_venue to each venue reached); how many. A launched campaign
     is not launched again: the state changes by a conditional update first."""
+    if campaign.valid_until_ms <= now_ms:
+        raise Invalid(f"campaign {campaign.id}'s window has ended: no code could be redeemed")
     changed: Result[tuple[()]] = db.execute(
         update(Campaign).where(Campaign.id == campaign.id, Campaign.state == DRAFT)
         .values(state=LAUNCHED, launched_ms=now_ms)

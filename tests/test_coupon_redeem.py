@@ -91,6 +91,8 @@ def test_the_campaign_reaches_the_venues_within_its_radius(campaign: Campaign) -
         again = db.get_one(store.Campaign, campaign.id)
         with pytest.raises(Invalid, match="launched already"):
             store.launch(db, again, NOW)
+        with pytest.raises(Invalid, match="window has ended"):
+            store.launch(db, again, NOW + 15 * DAY)
 
 
 def test_fifty_requests_racing_for_one_code_redeem_it_once(campaign: Campaign) -> None:
