@@ -72,6 +72,21 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> Outcome:
     return Outcome(sent=True)
 
 
+def email_settlement(outcome: Outcome, attempts: int, now_ms: int, retry_s: float,
+                     max_retry_s: float = 86_400.0) -> dict[str, object]:  # fmt: skip
+    """What a row that e-mails one document (a monthly report, a coupon sheet: columns
+    emailed_ms, email_attempts, next_email_ms, last_error) becomes after an attempt: sent;
+    given up for good (no next attempt); or tried again after a doubling wait."""
+    if outcome.sent:
+        return {"emailed_ms": now_ms, "email_attempts": attempts + 1, "last_error": None}
+    if outcome.permanent:
+        return {"next_email_ms": None, "email_attempts": attempts + 1,
+                "last_error": f"e-mail given up: {outcome.error}"[:1000]}  # fmt: skip
+    wait_s = min(retry_s * 2**attempts, max_retry_s)
+    return {"next_email_ms": now_ms + int(wait_s * 1000), "email_attempts": attempts + 1,
+            "last_error": f"e-mail: {outcome.error}"[:1000]}  # fmt: skip
+
+
 def backoff_s(settings: AlertsSettings, attempts: int) -> float:
     """Full-ish jitter: between half and all of the doubled delay, so that receivers that
     came back are not hit by every sender at once."""

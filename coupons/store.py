@@ -22,9 +22,15 @@ from coupons import codes
 from coupons.geo import Place, Reached, reached
 from coupons.sheet import Sheet
 from registry.access import Invalid, NotFound
-from registry.coupon_models import Campaign, Coupon, Festival, RedemptionFailures
+from registry.coupon_models import (
+    Campaign,
+    Coupon,
+    CouponDelivery,
+    Festival,
+    RedemptionFailures,
+)
 from registry.inputs import RowId, Text, TimeMs
-from registry.models import Beer, Venue
+from registry.models import Beer, User, Venue
 
 DRAFT, LAUNCHED = "draft", "launched"
 # A guest's message may break lines (\n), nothing else of the control characters.
@@ -121,8 +127,9 @@ def reach(db: Session, campaign: Campaign) -> list[Reached]:
 
 
 def launch(db: Session, campaign: Campaign, now_ms: int) -> int:
-    """Issue the codes (codes_per_venue to each venue reached); how many. A launched campaign
-    is not launched again: the state changes by a conditional update first."""
+    """Issue the codes (codes_per_venue to each venue reached), and queue each sheet for its
+    venue's owner; how many codes. A launched campaign is not launched again: the state
+    changes by a conditional update first."""
     if campaign.valid_until_ms <= now_ms:
         raise Invalid(f"campaign {campaign.id}'s window has ended: no code could be redeemed")
     changed: Result[tuple[()]] = db.execute(
@@ -132,11 +139,19 @@ def launch(db: Session, campaign: Campaign, now_ms: int) -> int:
     if changed.rowcount != 1:  # type: ignore[attr-defined]
         raise Invalid(f"campaign {campaign.id} is launched already")
     issued = 0
-    for venue in reach(db, campaign):
+    for reached_venue in reach(db, campaign):
         for _ in range(campaign.codes_per_venue):
-            db.add(Coupon(code=codes.new_code(), campaign_id=campaign.id, venue_id=venue.venue,
-                          issued_ms=now_ms))  # fmt: skip
+            db.add(Coupon(code=codes.new_code(), campaign_id=campaign.id,
+                          venue_id=reached_venue.venue, issued_ms=now_ms))  # fmt: skip
             issued += 1
+        owner = db.execute(
+            select(User.email, User.language).join(Venue, Venue.owner_id == User.id)
+            .where(Venue.id == reached_venue.venue, User.disabled_ms.is_(None))
+        ).first()  # fmt: skip
+        if owner is not None:  # the sheet goes to the owner by e-mail (coupons.delivery)
+            db.add(CouponDelivery(campaign_id=campaign.id, venue_id=reached_venue.venue,
+                                  email_to=owner.email, language=owner.language,
+                                  next_email_ms=now_ms))  # fmt: skip
     db.flush()
     db.refresh(campaign)
     return issued

@@ -70,3 +70,22 @@ class RedemptionFailures(Base):
     window_start_ms: Mapped[int]
     failures: Mapped[int]
     locked_until_ms: Mapped[int | None]
+
+
+class CouponDelivery(Base):
+    """A launched campaign's codes on their way to a venue's owner: the sheet by e-mail, sent
+    once (claimed before sending, like a monthly report's e-mail)."""
+
+    __tablename__ = "coupon_deliveries"
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    venue_id: Mapped[str] = mapped_column(
+        ForeignKey("venues.id", ondelete="CASCADE"), primary_key=True
+    )
+    email_to: Mapped[str] = mapped_column(String(254))
+    language: Mapped[str] = mapped_column(String(8))
+    emailed_ms: Mapped[int | None]
+    email_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_email_ms: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(1000))

@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Engine, Result, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from alerts.delivery import send_email
+from alerts.delivery import email_settlement, send_email
+from coupons.delivery import send_sheets
 from registry.access import now_ms as clock_ms
 from registry.db import open_registry, transaction
 from registry.models import User, Venue
@@ -264,35 +265,14 @@ def send_emails(engine: Engine, setup: ReportsSetup, now_ms: int) -> int:
             report, pdf, to = Report.model_validate(run.model), run.pdf, run.email_to
             language, attempts = run.pdf_language or DEFAULT_LANGUAGE, run.email_attempts
         outcome = send_email(setup.smtp, email_message(report, language, pdf, to))
-        values: dict[str, object]
+        values = email_settlement(outcome, attempts, clock_ms(), setup.reports.retry_s, MAX_RETRY_S)
         if outcome.sent:
-            values = {"emailed_ms": clock_ms(), "email_attempts": attempts + 1}
             sent += 1
             _LOGGER.info("report %s %s e-mailed to %s", venue_id, month, to)
-        elif outcome.permanent:
-            values = {
-                "next_email_ms": None,
-                "email_attempts": attempts + 1,
-                "last_error": f"e-mail given up: {outcome.error}"[:1000],
-            }
-            _LOGGER.warning(
-                "report %s %s: e-mail to %s refused: %s", venue_id, month, to, outcome.error
-            )
         else:
-            wait_s = min(setup.reports.retry_s * 2**attempts, MAX_RETRY_S)
-            values = {
-                "next_email_ms": now_ms + int(wait_s * 1000),
-                "email_attempts": attempts + 1,
-                "last_error": f"e-mail: {outcome.error}"[:1000],
-            }
-            _LOGGER.warning(
-                "report %s %s: e-mail to %s not sent (%s); again in %.0f s",
-                venue_id,
-                month,
-                to,
-                outcome.error,
-                wait_s,
-            )
+            what = "given up" if outcome.permanent else "tried again later"
+            _LOGGER.warning("report %s %s: e-mail to %s not sent: %s (%s)", venue_id, month, to,
+                            outcome.error, what)  # fmt: skip
         with transaction(engine) as db:
             db.execute(update(ReportRun).where(*key).values(**values))
     return sent
@@ -340,7 +320,11 @@ class ReportsService:
                           email=settings.email, retry_s=settings.retry_s,
                           cache=caches.setdefault(month, query.MonthCache()))  # fmt: skip
             made += report is not None
-        sent = send_emails(self.engine, self.setup, clock_ms()) if settings.email else 0
+        sent = 0
+        if settings.email:
+            sent = send_emails(self.engine, self.setup, clock_ms())
+            sent += send_sheets(self.engine, self.setup.smtp, clock_ms(),
+                                int(settings.lease_s * 1000), settings.retry_s)  # fmt: skip
         return made, sent
 
     def run(self, stop: threading.Event, *, once: bool = False) -> None:

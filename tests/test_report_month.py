@@ -356,8 +356,8 @@ def test_the_api_serves_it_and_the_service_emails_it_to_the_dutch_owner(month: M
     made = call("POST", "/venues/cafe-dst/reports/2026-03/regenerate")
     assert made.status_code == 200, made.text
     assert made.json()["state"] == "done" and made.json()["email_to"] == "eigenaar@cafe-dst.example"
-    assert wait_for(lambda: len(month.sink.messages) == 1, timeout_s=60)
-    [mail] = month.sink.messages
+    assert wait_for(lambda: len(sent(month, "<report-")) == 1, timeout_s=60)
+    [mail] = sent(month, "<report-")
     assert mail["To"] == "eigenaar@cafe-dst.example"
     assert mail["Subject"] == "Tapsense-rapport maart 2026: cafe-dst"
     [pdf] = [part.get_content() for part in mail.iter_attachments()]
@@ -377,4 +377,45 @@ def test_the_api_serves_it_and_the_service_emails_it_to_the_dutch_owner(month: M
     page = call("GET", "/venues/cafe-dst/reports/2026-03/html", params={"language": "en"})
     assert page.headers["content-type"].startswith("text/html") and "March 2026" in page.text
     time.sleep(2)  # the service looks every half second: it must not send it again
-    assert len(month.sink.messages) == 1
+    assert len(sent(month, "<report-")) == 1
+
+
+def sent(month: Month, message_id: str) -> list[Any]:
+    """The e-mails the sink got whose Message-ID starts so (reports, coupon sheets)."""
+    return [m for m in month.sink.messages if str(m["Message-ID"]).startswith(message_id)]
+
+
+def test_a_launched_campaign_reaches_the_owner_by_email(month: Month) -> None:
+    """An operator launches a coupon campaign through the API; the running reports service
+    e-mails the venue's owner their sheet of codes, in the owner's language, once."""
+    api, operator = month.api, month.operator
+
+    def call(method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return httpx.request(method, f"{api}{path}", headers=operator, timeout=60, **kwargs)
+
+    owner = call("POST", "/users", json={"email": "eigenaar@cafe-late.example", "name": "Eva",
+                                         "role": "owner", "language": "nl"})  # fmt: skip
+    assert call("PATCH", "/venues/cafe-late", json={"owner_id": owner.json()["id"]}).is_success
+    beers = {b["name"]: b["id"] for b in call("GET", "/beers").json()["items"]}
+    now = int(time.time() * 1000)
+    festival = call("POST", "/festivals", json={
+        "name": "Bokbierfestival", "latitude": 52.0907, "longitude": 5.1214, "starts_ms": now,
+        "ends_ms": now + 86_400_000, "beer_ids": [beers["witbier"]]})  # fmt: skip
+    campaign = call("POST", "/campaigns", json={
+        "festival_id": festival.json()["id"], "beer_id": beers["witbier"], "region": "Utrecht",
+        "codes_per_venue": 6, "valid_from_ms": now, "valid_until_ms": now + 7 * 86_400_000,
+        "message": {"en": "Taste our witbier", "nl": "Proef ons witbier"}})  # fmt: skip
+    campaign_id = campaign.json()["id"]
+    assert call("POST", f"/campaigns/{campaign_id}/launch").json() == {"issued": 18}
+    expected = f"<coupons-{campaign_id}-cafe-late@tapsense>"
+    assert wait_for(lambda: len(sent(month, expected)) == 1, timeout_s=60)
+    [mail] = sent(month, expected)
+    assert mail["To"] == "eigenaar@cafe-late.example"
+    assert mail["Subject"] == "Proefcoupons voor witbier bij cafe-late"
+    [pdf] = [part.get_content() for part in mail.iter_attachments()]
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    codes = call("GET", "/venues/cafe-late/coupons", params={"campaign_id": campaign_id}).json()
+    assert len(codes) == 6 and all(c["code"] in text for c in codes)
+    assert "Proef ons witbier" in text
+    time.sleep(2)  # looked at every half second: not sent again
+    assert len(sent(month, expected)) == 1

@@ -1,4 +1,5 @@
-"""Coupons: festivals, campaigns, the codes issued to venues, failed redemption attempts.
+"""Coupons: festivals, campaigns, the codes issued to venues, failed redemption attempts, and
+the sheets e-mailed to owners.
 
 Revision ID: 0008
 Revises: 0007
@@ -83,9 +84,28 @@ def upgrade() -> None:
         sa.Column("locked_until_ms", ID, nullable=True),
         sa.PrimaryKeyConstraint("key_id", "venue_id", name=op.f("pk_redemption_failures")),
     )
+    op.create_table(
+        "coupon_deliveries",
+        sa.Column("campaign_id", ID, nullable=False),
+        sa.Column("venue_id", sa.String(length=64), nullable=False),
+        sa.Column("email_to", sa.String(length=254), nullable=False),
+        sa.Column("language", sa.String(length=8), nullable=False),
+        sa.Column("emailed_ms", ID, nullable=True),
+        sa.Column("email_attempts", ID, server_default="0", nullable=False),
+        sa.Column("next_email_ms", ID, nullable=True),
+        sa.Column("last_error", sa.String(length=1000), nullable=True),
+        sa.ForeignKeyConstraint(["campaign_id"], ["campaigns.id"],
+                                name=op.f("fk_coupon_deliveries_campaign_id_campaigns"),
+                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["venue_id"], ["venues.id"],
+                                name=op.f("fk_coupon_deliveries_venue_id_venues"),
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("campaign_id", "venue_id", name=op.f("pk_coupon_deliveries")),
+    )  # fmt: skip
 
 
 def downgrade() -> None:
+    op.drop_table("coupon_deliveries")
     op.drop_table("redemption_failures")
     op.drop_index("ix_coupons_venue_id", table_name="coupons")
     op.drop_index("ix_coupons_campaign_venue", table_name="coupons")
