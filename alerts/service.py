@@ -36,6 +36,7 @@ from alerts.inbound import signal_of
 from alerts.lifecycle import VENUE_SILENT
 from alerts.settings import AlertsSetup
 from alerts.store import now_ms
+from coupons import display as coupon_display
 from edge import mqtt
 from edge.mqtt import Inbound
 from edge.wire import (
@@ -43,6 +44,7 @@ from edge.wire import (
     TopicKind,
     WireError,
     alerts_topic,
+    coupons_topic,
     encode,
     subscription,
 )
@@ -67,6 +69,7 @@ class AlertsService:
         self._queue: queue.Queue[Inbound] = queue.Queue()
         self._written = threading.Event()  # new notifications: the sender need not wait a tick
         self._shown = 0  # the newest alert change the venues' displays were told of
+        self._coupons_shown = 0  # the newest coupon launch or redemption they were told of
         self._refresh_at = 0.0
         self._influx = InfluxQL(setup.influx)
         self._silence_at = 0.0
@@ -162,9 +165,12 @@ class AlertsService:
             _LOGGER.info("%s: %s", signal.venue, "silent" if signal.level != Level.OK else "back")
 
     def _show(self) -> None:
-        """Each venue whose alerts changed: its unresolved alerts, retained, to its display."""
+        """Each venue whose alerts changed: its unresolved alerts, retained, to its display;
+        and when coupons changed, every venue's running campaigns and their unused codes."""
         if time.monotonic() >= self._refresh_at:
             self._shown, self._refresh_at = 0, time.monotonic() + display.REFRESH_S
+            self._coupons_shown = -1  # a campaign's end changes nothing in the database
+        self._show_coupons()
         with transaction(self._engine) as db:
             newest = display.newest_change(db)
             if newest == self._shown:
@@ -176,6 +182,20 @@ class AlertsService:
                 self._session.client.publish(alerts_topic(venue), encode(state), qos=1,
                                              retain=True)  # fmt: skip
         self._shown = newest
+
+    def _show_coupons(self) -> None:
+        with transaction(self._engine) as db:
+            newest = coupon_display.newest_change(db)
+            if newest == self._coupons_shown:
+                return
+            now = now_ms()
+            states = [(v, coupon_display.state_of(db, v, newest, now))
+                      for v in coupon_display.venues_with_coupons(db)]  # fmt: skip
+        for venue, state in states:
+            if state is not None:
+                self._session.client.publish(coupons_topic(venue), encode(state), qos=1,
+                                             retain=True)  # fmt: skip
+        self._coupons_shown = newest
 
     def _deliver(self, stop: threading.Event) -> None:
         deliverer = Deliverer(self._engine, self._setup.alerts, self._setup.smtp)

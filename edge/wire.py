@@ -183,6 +183,32 @@ class VenueAlerts(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     alerts: list[DisplayAlert]
 
 
+def coupons_topic(venue: str) -> str:
+    """Retained: the tasting coupons the venue may hand out now, for a display at the venue."""
+    return f"{DOWNLINK_ROOT}/{venue}/coupons"
+
+
+class DisplayCampaign(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A running campaign's unused codes at one venue, as printed (`7KQ2M-X4D9B-N3FR`)."""
+
+    campaign: int
+    beer: str
+    festival: str
+    message: str  # for the guest, in the venue owner's language
+    valid_until_ms: int
+    codes: list[str]
+
+
+class VenueCoupons(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The alerts service to a venue's displays, retained: the campaigns running there now.
+    `as_of` grows with every launch and redemption: keep the highest seen."""
+
+    v: Literal[1]
+    as_of: int
+    language: str
+    campaigns: list[DisplayCampaign]
+
+
 class SeqOnly(msgspec.Struct, frozen=True):
     """A telemetry message's sequence number alone (ingest reads it to confirm the message)."""
 
@@ -216,5 +242,7 @@ class QualityMessage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 _ENCODER = msgspec.json.Encoder()
 
 
-def encode(message: Telemetry | Status | QualityMessage | Stored | VenueAlerts) -> bytes:
+def encode(
+    message: Telemetry | Status | QualityMessage | Stored | VenueAlerts | VenueCoupons,
+) -> bytes:
     return _ENCODER.encode(message)

@@ -10,6 +10,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -19,11 +20,24 @@ from alerts import admin
 from alerts.admin import PolicyIn
 from alerts.service import AlertsService
 from alerts.settings import AlertsSettings, AlertsSetup, SmtpSettings
+from coupons import codes as coupon_codes
+from coupons import store as coupon_store
+from coupons.store import CampaignIn, FestivalIn
 from edge import mqtt
 from edge.settings import MqttSettings
-from edge.wire import QualityMessage, VenueAlerts, alerts_topic, encode, quality_topic
+from edge.wire import (
+    QualityMessage,
+    VenueAlerts,
+    VenueCoupons,
+    alerts_topic,
+    coupons_topic,
+    encode,
+    quality_topic,
+)
+from registry.access import now_ms
 from registry.alert_models import Alert, Notification
 from registry.db import engine_for, migrate, transaction
+from registry.models import Beer, Venue
 from tests.alerting import T0, AlertVenue, alert_venue, count
 from tests.conftest import Broker
 from tests.readback import wait_for
@@ -216,7 +230,7 @@ def told(receiver: WebhookReceiver) -> Counter[tuple[int, str]]:
                    for a in d.body["alerts"])  # fmt: skip
 
 
-def retained(port: int, topic: str) -> VenueAlerts | None:
+def retained(port: int, topic: str, shape: type[Any] = VenueAlerts) -> Any:
     """What a display that connects now is shown: the retained state on its topic."""
     got: queue.Queue[bytes] = queue.Queue()
     client = mqtt.new_client(f"test-display-{uuid.uuid4().hex[:8]}", MqttSettings(port=port))
@@ -225,7 +239,7 @@ def retained(port: int, topic: str) -> VenueAlerts | None:
     client.subscribe(topic, qos=1)
     client.loop_start()
     try:
-        return msgspec.json.decode(got.get(timeout=2), type=VenueAlerts)
+        return msgspec.json.decode(got.get(timeout=2), type=shape)
     except queue.Empty:
         return None
     finally:
@@ -285,3 +299,42 @@ def test_bad_messages_are_refused_and_the_good_ones_beside_them_kept(
         client.loop_stop()
     [told] = receiver.unique().values()
     assert [(a["subject"], a["check"]) for a in told.body["alerts"]] == [("tap-1", "warm_beer")]
+
+
+def test_a_display_is_shown_the_coupons_it_may_hand_out_and_loses_each_one_redeemed(
+    tmp_path: Path, broker: Broker, smtp: SmtpSink
+) -> None:
+    venue = f"cafe-{uuid.uuid4().hex[:6]}"
+    with webhook_receiver(WebhookReceiver()) as receiver:
+        setup = make_setup(tmp_path, broker, smtp.port, f"alerts-{venue}", f"g-{venue}")
+        prepared(setup, receiver.url, venue)  # a Dutch owner
+        engine = engine_for(setup.registry_url)
+        now = now_ms()
+        with transaction(engine) as db:
+            place = db.get_one(Venue, venue)
+            beer = db.scalars(
+                select(Beer).where(Beer.organisation_id == place.organisation_id)
+            ).one()
+            festival = coupon_store.create_festival(db, place.organisation_id, FestivalIn(
+                name="Bokbierfestival", latitude=place.latitude, longitude=place.longitude,
+                starts_ms=now, ends_ms=now + 86_400_000, beer_ids=[beer.id]), now)  # fmt: skip
+            campaign = coupon_store.create_campaign(db, place.organisation_id, CampaignIn(
+                festival_id=festival.id, beer_id=beer.id, radius_km=1, codes_per_venue=4,
+                valid_from_ms=now - 1000, valid_until_ms=now + 86_400_000,
+                message={"en": "Taste it", "nl": "Proef het"}), now)  # type: ignore[arg-type]  # fmt: skip
+            coupon_store.launch(db, campaign, now)
+        with AlertsThread(setup):
+
+            def shown() -> list[str]:
+                state = retained(broker.port, coupons_topic(venue), VenueCoupons)
+                return [c for campaign in state.campaigns for c in campaign.codes] if state else []
+
+            assert wait_for(lambda: len(shown()) == 4, 30)
+            state = retained(broker.port, coupons_topic(venue), VenueCoupons)
+            assert state.language == "nl" and state.campaigns[0].message == "Proef het"
+            [first, *rest] = shown()
+            with transaction(engine) as db:
+                coupon_store.redeem(db, first, venue, "bar", now_ms())
+            assert wait_for(lambda: shown() == rest, 30)  # redeemed: off the display
+            assert all(len(coupon_codes.normalise(c)) == coupon_codes.LENGTH for c in rest)
+        engine.dispose()
