@@ -181,8 +181,8 @@ class Fleet:
         """`part`: only these venues of the scenario (by index), for a fleet split over
         processes; the rest of the scenario is the same in every part. `credentials`: each
         venue's device login (`simulators.provision`); none for an anonymous broker. `staff`:
-        called with each keg change the bar staff record (`simulators.run` writes it to the
-        registry, as the API or the CLI would)."""
+        called with each keg change the bar staff record and each pour a coupon brought
+        (`simulators.staff` writes them to the registry, as the API or the CLI would)."""
         self.scenario = scenario
         self.truth = GroundTruth()
         self._staff = staff
@@ -220,8 +220,11 @@ class Fleet:
 
     def _happened(self, event: TruthEvent) -> None:
         self.truth.happened(event)
-        if (self._staff is not None and event.kind == "keg_change"
-                and event.detail.get("recorded") == "true"):  # fmt: skip
+        if self._staff is None:
+            return
+        recorded_keg = event.kind == "keg_change" and event.detail.get("recorded") == "true"
+        coupon_pour = event.kind == "pour" and event.detail.get("coupon") == "true"
+        if recorded_keg or coupon_pour:
             self._staff(event)
 
     @property

@@ -1,4 +1,5 @@
-"""Registering a scenario's venues, taps, beers and devices, as a field tester would first.
+"""Registering a scenario's venues, taps, beers and devices (and its coupon campaigns), as a
+field tester would first.
 
 Ingest refuses messages from venues and devices the registry does not know, so a simulated
 fleet is registered before it runs, under the organisation `Simulated fleet`. Running again is
@@ -14,12 +15,16 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from coupons import store as coupons
+from coupons.store import CampaignIn, FestivalIn
 from registry import access, changes
 from registry.broker import sync_broker
+from registry.coupon_models import Festival
 from registry.db import transaction
 from registry.models import Beer, Device, MqttCredential, Organisation, Tap, Venue
 from simulators import scenario as sc
 from simulators.fleet import DEVICE, venue_specs
+from simulators.world import ms
 
 ORGANISATION = "Simulated fleet"
 
@@ -61,8 +66,35 @@ def provision(engine: Engine, scenario: sc.Scenario, auth_dir: Path | None = Non
                 db.add(device)
             device.revoked_ms = None
             credentials[spec.id] = changes.rotate_device_password(db, device, flush=False)
+        db.flush()
+        _campaigns(db, org.id, scenario, beers)
     sync_broker(engine, auth_dir)
     return credentials
+
+
+def _campaigns(db: Session, organisation_id: int, scenario: sc.Scenario,
+               beers: dict[str, int]) -> None:  # fmt: skip
+    """Each coupon campaign of the scenario, registered and launched once: a festival of its
+    name, place and time pouring its beer, the campaign over the venues within its radius."""
+    end_ms = ms(scenario.start) + sc.seconds(scenario.duration) * 1000
+    for event in scenario.events:
+        if not isinstance(event, sc.CouponCampaign):
+            continue
+        at = ms(event.at)
+        until = at + sc.seconds(event.duration) * 1000 if event.duration else end_ms
+        known = db.scalar(select(Festival.id).where(
+            Festival.organisation_id == organisation_id, Festival.name == event.name,
+            Festival.starts_ms == at))  # fmt: skip
+        if known is not None:
+            continue
+        festival = coupons.create_festival(db, organisation_id, FestivalIn(
+            name=event.name, latitude=event.lat, longitude=event.lon, starts_ms=at,
+            ends_ms=until, beer_ids=[beers[event.beer]]), at)  # fmt: skip
+        campaign = coupons.create_campaign(db, organisation_id, CampaignIn(
+            festival_id=festival.id, beer_id=beers[event.beer], radius_km=event.radius_km,
+            codes_per_venue=event.codes_per_venue, valid_from_ms=at, valid_until_ms=until,
+            message={"en": f"Taste {event.beer}!", "nl": f"Proef {event.beer}!"}), at)  # type: ignore[arg-type]  # fmt: skip
+        coupons.launch(db, campaign, at)
 
 
 _CHUNK = 500  # ids per IN (...): well under every database's parameter limit

@@ -180,7 +180,8 @@ class Festival(_Event, kw_only=True, frozen=True, tag="festival"):
 class CouponCampaign(_Event, kw_only=True, frozen=True, tag="coupon_campaign"):
     """Tasting coupons for `beer` handed out at the venues within `radius_km`: each redeemed
     coupon is a pour more, `uplift` times the beer's own pours there while it runs (the
-    ground truth marks those pours, so the true effect is known)."""
+    ground truth marks those pours, so the true effect is known). `tapsense simulate`
+    registers the campaign and launches it; the staff redeem a code at each such pour."""
 
     name: str
     beer: str
@@ -188,6 +189,7 @@ class CouponCampaign(_Event, kw_only=True, frozen=True, tag="coupon_campaign"):
     lon: Annotated[float, msgspec.Meta(ge=-180, le=180)]
     radius_km: Positive = 15.0
     uplift: NonNegative = 0.3
+    codes_per_venue: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 500
 
 
 Event = (

@@ -8,9 +8,11 @@ import logging
 import threading
 import time
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
+from coupons import store as coupons
 from registry import changes
+from registry.coupon_models import Campaign, Coupon
 from registry.db import transaction
 from registry.inputs import KegChangeIn
 from registry.models import Tap, Venue
@@ -20,7 +22,8 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class Staff:
-    """Records each keg change it is told of; callable from the fleet's threads.
+    """Records each keg change it is told of, and redeems a coupon at each pour a coupon
+    brought; callable from the fleet's threads.
 
     `pause_s`: how long to hold the simulation after recording, so that ingest has read the
     change before the readings that follow it arrive. In fast-forward an hour of bar time
@@ -33,6 +36,9 @@ class Staff:
         self._lock = threading.Lock()
 
     def __call__(self, event: TruthEvent) -> None:
+        if event.kind == "pour":
+            self._redeem(event)
+            return
         keg = KegChangeIn(keg_l=float(event.detail["keg_l"]), at_ms=event.ts_ms)
         with self._lock, transaction(self._engine) as db:
             venue = db.get(Venue, event.venue)
@@ -43,3 +49,25 @@ class Staff:
             changes.change_keg(db, venue, tap, keg)
         if self._pause_s:
             time.sleep(self._pause_s)
+
+    def _redeem(self, event: TruthEvent) -> None:
+        """A guest handed in a coupon for this pour: redeem the venue's next unused code of the
+        campaign running for the tap's beer, as the bar's tablet would."""
+        with self._lock, transaction(self._engine) as db:
+            tap = db.get(Tap, (event.venue, event.tap))
+            code = db.scalar(
+                select(Coupon.code).join(Campaign, Campaign.id == Coupon.campaign_id)
+                .where(Coupon.venue_id == event.venue, Coupon.redeemed_ms.is_(None),
+                       Campaign.beer_id == (tap.beer_id if tap else None),
+                       Campaign.valid_from_ms <= event.ts_ms,
+                       Campaign.valid_until_ms > event.ts_ms)
+                .order_by(Coupon.code).limit(1)
+            )  # fmt: skip
+            if code is None:
+                _LOGGER.warning("coupon pour at %s/%s: no unused code left", event.venue,
+                                event.tap)  # fmt: skip
+                return
+            try:
+                coupons.redeem(db, code, event.venue, "simulated staff", event.ts_ms)
+            except coupons.Refused as refused:
+                _LOGGER.warning("coupon %s at %s refused: %s", code, event.venue, refused)

@@ -8,20 +8,25 @@ without coupons (the very same other pours) gives an interval that holds zero.""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
 
 from coupons import store
-from coupons.results import Results, results
+from coupons.results import Results, redemptions, results
 from coupons.store import CampaignIn, FestivalIn
 from coupons.uplift import VenueRates, uplift
+from registry.coupon_models import Campaign
 from registry.db import engine_for, migrate, transaction
 from registry.models import Beer
 from simulators import scenario as sc
 from simulators.fleet import Fleet
 from simulators.provision import provision
+from simulators.staff import Staff
 from simulators.world import ms
 from stack.settings import MqttSettings
 from tests.conftest import Influx
@@ -37,23 +42,25 @@ VENUES = {  # within 12 km of the Dom, then 12-31 km off
     "culemborg": (51.9550, 5.2270), "breukelen": (52.1740, 5.0010),
 }  # fmt: skip
 CAMPAIGN_AT = "2026-09-28T00:00:00+02:00"
+ZONE = ZoneInfo("Europe/Amsterdam")
 
 
-def scenario_text(uplift: float) -> str:
-    venues = "\n".join(
+def scenario_text(uplift: float, venues: dict[str, tuple[float, float]] = VENUES,
+                  start: str = "2026-09-07T00:00:00+02:00", days: int = 35) -> str:  # fmt: skip
+    listed = "\n".join(
         f"  - {{id: {v}, lat: {lat}, lon: {lon}, pours_per_tap_hour: 6,\n"
         f"     taps: [{{id: tap-01, beer: Herfstbok, keg_l: 200}}]}}"
-        for v, (lat, lon) in VENUES.items()
+        for v, (lat, lon) in venues.items()
     )
     return f"""\
 name: bokbier-{uplift}
-start: 2026-09-07T00:00:00+02:00
-duration: 35d
+start: {start}
+duration: {days}d
 seed: 11
 sample_interval: 1h
 beers: [{{name: Herfstbok, style: bock, serving_min_c: 5, serving_max_c: 9}}]
 venues:
-{venues}
+{listed}
 events:
   - {{kind: festival, name: Bokbierfestival, lat: 52.0907, lon: 5.1214, radius_km: 40,
      boost: 1.5, beers: [Herfstbok], at: {CAMPAIGN_AT}, duration: 14d}}
@@ -148,3 +155,33 @@ def test_without_comparable_venues_there_is_no_estimate_and_it_says_why() -> Non
     assert u.litres_per_day is None and u.low is None
     assert u.reason is not None and "not enough comparable venues" in u.reason
     assert "1 untargeted" in u.reason
+
+
+def test_simulated_staff_redeem_a_code_at_each_pour_a_coupon_brought(tmp_path: Path) -> None:
+    """`tapsense simulate` registers and launches the scenario's campaign; the staff redeem a
+    code for every coupon pour, so the campaign's results count what happened, per day."""
+    near = dict(list(VENUES.items())[:3])
+    far = dict(list(VENUES.items())[6:8])
+    path = tmp_path / "short.yaml"
+    path.write_text(scenario_text(0.5, {**near, **far}, "2026-09-27T00:00:00+02:00", 3))
+    scenario = sc.load(path)
+    url = f"sqlite:///{tmp_path / 'registry.sqlite'}"
+    migrate(url)
+    engine = engine_for(url)
+    provision(engine, scenario)
+    provision(engine, scenario)  # again: nothing launched twice
+    fleet = Fleet(scenario, MqttSettings(port=9), tmp_path / "spool", staff=Staff(engine))
+    fleet.fast_forward()
+    fleet.close()
+    coupon_pours: Counter[tuple[str, str]] = Counter()
+    for e in fleet.truth.events:
+        if e.kind == "pour" and e.detail.get("coupon") == "true":
+            day = datetime.fromtimestamp(e.ts_ms / 1000, UTC).astimezone(ZONE).date()
+            coupon_pours[(e.venue, day.isoformat())] += 1
+    assert sum(coupon_pours.values()) > 30
+    with transaction(engine) as db:
+        [campaign] = db.scalars(select(Campaign)).all()
+        issued, redeemed = redemptions(db, campaign)
+    engine.dispose()
+    assert issued == dict.fromkeys(sorted(near), 500)
+    assert {(d.venue, d.day): d.redeemed for d in redeemed} == dict(coupon_pours)
