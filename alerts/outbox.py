@@ -169,10 +169,19 @@ def _notify(db: Session, venue: Venue, changes: list[PendingChange], now_ms: int
     return written
 
 
+def owner_contact(db: Session, venue: Venue) -> tuple[str | None, str]:
+    """The venue owner's e-mail address (None: no owner, or a disabled one) and language (the
+    venue's: its owner's, disabled or not; the default without an owner). Alerts, reports
+    and coupons all reach the owner through this."""
+    owner = db.get(User, venue.owner_id) if venue.owner_id is not None else None
+    if owner is None:
+        return None, DEFAULT_LANGUAGE
+    return (owner.email if owner.disabled_ms is None else None), owner.language
+
+
 def venue_language(db: Session, venue: Venue) -> str:
     """The venue owner's language: also for its webhooks and its display."""
-    owner = db.get(User, venue.owner_id) if venue.owner_id is not None else None
-    return owner.language if owner is not None else DEFAULT_LANGUAGE
+    return owner_contact(db, venue)[1]
 
 
 def _recipients(db: Session, venue: Venue, audience: str) -> list[tuple[str, str, str]]:

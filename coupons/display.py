@@ -7,11 +7,12 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from alerts.outbox import venue_language
 from coupons import codes
 from coupons.store import LAUNCHED
 from edge.wire import DisplayCampaign, VenueCoupons
 from registry.coupon_models import Campaign, Coupon, Festival
-from registry.models import Beer, User, Venue
+from registry.models import Beer, Venue
 from texts import DEFAULT_LANGUAGE
 
 
@@ -30,8 +31,7 @@ def state_of(db: Session, venue_id: str, as_of: int, now_ms: int) -> VenueCoupon
     venue = db.get(Venue, venue_id)
     if venue is None:
         return None
-    owner = db.get(User, venue.owner_id) if venue.owner_id is not None else None
-    language = owner.language if owner is not None else DEFAULT_LANGUAGE
+    language = venue_language(db, venue)
     running = db.scalars(
         select(Campaign).join(Coupon, Coupon.campaign_id == Campaign.id)
         .where(Coupon.venue_id == venue_id, Campaign.state == LAUNCHED,

@@ -18,6 +18,7 @@ from sqlalchemy import Result, case, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from alerts.outbox import owner_contact
 from coupons import codes
 from coupons.geo import Place, Reached, reached
 from coupons.sheet import Sheet
@@ -30,7 +31,7 @@ from registry.coupon_models import (
     RedemptionFailures,
 )
 from registry.inputs import RowId, Text, TimeMs
-from registry.models import Beer, User, Venue
+from registry.models import Beer, Venue
 
 DRAFT, LAUNCHED = "draft", "launched"
 # A guest's message may break lines (\n), nothing else of the control characters.
@@ -144,13 +145,10 @@ def launch(db: Session, campaign: Campaign, now_ms: int) -> int:
             db.add(Coupon(code=codes.new_code(), campaign_id=campaign.id,
                           venue_id=reached_venue.venue, issued_ms=now_ms))  # fmt: skip
             issued += 1
-        owner = db.execute(
-            select(User.email, User.language).join(Venue, Venue.owner_id == User.id)
-            .where(Venue.id == reached_venue.venue, User.disabled_ms.is_(None))
-        ).first()  # fmt: skip
-        if owner is not None:  # the sheet goes to the owner by e-mail (coupons.delivery)
+        email, language = owner_contact(db, db.get_one(Venue, reached_venue.venue))
+        if email is not None:  # the sheet goes to the owner by e-mail (coupons.delivery)
             db.add(CouponDelivery(campaign_id=campaign.id, venue_id=reached_venue.venue,
-                                  email_to=owner.email, language=owner.language,
+                                  email_to=email, language=language,
                                   next_email_ms=now_ms))  # fmt: skip
     db.flush()
     db.refresh(campaign)

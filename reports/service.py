@@ -22,10 +22,11 @@ from sqlalchemy import ColumnElement, Engine, Result, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from alerts.delivery import email_settlement, send_email
+from alerts.outbox import owner_contact
 from coupons.delivery import send_sheets
 from registry.access import now_ms as clock_ms
 from registry.db import open_registry, transaction
-from registry.models import User, Venue
+from registry.models import Venue
 from registry.report_models import ReportRun
 from reports import query, render
 from reports.model import Report
@@ -114,19 +115,6 @@ def _ours(venue_id: str, month: str, token: int) -> tuple[ColumnElement[bool], .
     )
 
 
-def owner_of(engine: Engine, venue_id: str) -> tuple[str | None, str]:
-    """The owner's e-mail address (None: no owner, or disabled) and language."""
-    with transaction(engine) as db:
-        row = db.execute(
-            select(User.email, User.language, User.disabled_ms)
-            .join(Venue, Venue.owner_id == User.id)
-            .where(Venue.id == venue_id)
-        ).first()
-    if row is None:
-        return None, DEFAULT_LANGUAGE
-    return (row.email if row.disabled_ms is None else None), row.language
-
-
 def make(
     engine: Engine,
     influx: InfluxQL,
@@ -141,12 +129,12 @@ def make(
     """Compute, render and archive a claimed venue-month's report; None if it failed (the run
     is marked failed, to be tried again after a backoff) or the claim was lost."""
     started = time.monotonic()
-    address, language = owner_of(engine, venue_id)
     try:
         with transaction(engine) as db:
             venue = db.get(Venue, venue_id)
             if venue is None:
                 return None
+            address, language = owner_contact(db, venue)
             report = query.report(db, influx, venue, month, clock_ms(), cache)
         pdf = render.to_pdf(report, language)
     except (InfluxError, OSError, ValueError) as exc:

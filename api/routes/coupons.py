@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from alerts.outbox import venue_language
 from api import problems
 from api.deps import Db, InfluxDep, Operator, Person, VisibleVenue
 from api.problems import PROBLEM_RESPONSES
@@ -27,8 +28,7 @@ from coupons import codes, results, sheet, store
 from coupons.store import CampaignIn, FestivalIn, Messages, RedeemIn, Refused
 from registry import access
 from registry.coupon_models import Campaign, Festival
-from registry.models import User
-from texts import DEFAULT_LANGUAGE, LANGUAGES
+from texts import LANGUAGES
 from timeseries.influx import InfluxError
 
 router = APIRouter(tags=["coupons"], responses=PROBLEM_RESPONSES)
@@ -237,8 +237,7 @@ def coupon_sheet(
     """The venue's unused codes of a campaign as printable A4 cards with a QR code each, in
     the owner's language unless `language` says otherwise."""
     campaign = store.campaign_of(db, who.organisation_id, campaign_id)
-    owner = db.get(User, venue.owner_id) if venue.owner_id is not None else None
-    chosen = language or (owner.language if owner is not None else DEFAULT_LANGUAGE)
+    chosen = language or venue_language(db, venue)
     pdf = sheet.to_pdf(store.sheet_for(db, venue, campaign, chosen), chosen)
     filename = f"coupons-{venue.id}-{campaign.id}.pdf"
     return Response(pdf, media_type="application/pdf",
