@@ -21,7 +21,7 @@ What each figure means, precisely (the ground-truth test computes the same from 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -314,19 +314,28 @@ def _select(pours: PourRows, keep: np.ndarray) -> PourRows:
     return PourRows(pours.ts_ms[keep], list(taps[keep]), pours.ml[keep], pours.dur_ms[keep])
 
 
-def _region(data: MonthData, litres_per_tap: float | None, share_in_range: float | None) -> Region:
-    others = len(data.peers)
+def peer_of(report: Report) -> Peer:
+    """What the region's other venues are shown of this venue: its figures, not its name."""
+    by_tap = {t.tap: t.litres for t in report.by_tap}
+    return Peer(
+        litres_per_tap=report.litres / report.taps if report.taps else 0.0,
+        share_in_range=share_in_range(report.compliance, by_tap),
+    )
+
+
+def _region(region: str, own: Peer, peers: Sequence[Peer]) -> Region:
+    others = len(peers)
     included = others >= REGION_MIN_OTHERS
-    shares = [p.share_in_range for p in data.peers if p.share_in_range is not None]
+    shares = [p.share_in_range for p in peers if p.share_in_range is not None]
     return Region(
-        region=data.region,
+        region=region,
         other_venues=others,
         included=included,
-        litres_per_tap=litres_per_tap if included else None,
-        median_litres_per_tap=float(np.median([p.litres_per_tap for p in data.peers]))
+        litres_per_tap=own.litres_per_tap if included else None,
+        median_litres_per_tap=float(np.median([p.litres_per_tap for p in peers]))
         if included
         else None,
-        share_in_range=share_in_range if included else None,
+        share_in_range=own.share_in_range if included else None,
         median_share_in_range=float(np.median(shares)) if included and shares else None,
     )
 
@@ -343,6 +352,22 @@ def share_in_range(compliance: Sequence[Compliance], by_tap: Mapping[str, float]
 
 
 def build(data: MonthData) -> Report:
+    """A venue-month's report: its figures, the region's comparison (`data.peers`), tips."""
+    return finished(figures_of(data), data.peers)
+
+
+def finished(facts: TipFacts, peers: Sequence[Peer]) -> Report:
+    """The report of `figures_of` with the region's comparison, and the tips drawn from all."""
+    report = facts.report
+    region = _region(report.region, peer_of(report), peers)
+    report = report.model_copy(update={"region_comparison": region})
+    return report.model_copy(update={"tips": tips_for(replace(facts, report=report))})
+
+
+def figures_of(data: MonthData) -> TipFacts:
+    """Every figure of the venue-month but those that need its region's other venues: the
+    report without its region's comparison and tips (`finished` adds them), and the figures
+    behind the tips. A venue's figures serve as its region's peer figures as they are."""
     start, end = data.bounds
     zone = data.zone
     clock = _OpenClock(data)
@@ -384,7 +409,6 @@ def build(data: MonthData) -> Report:
         [a.acknowledged_ms for a in data.alerts],
     )
     price = {name: b.price_per_l for name, b in data.beers.items()}
-    venue_share = share_in_range(compliance, by_tap)
     report = Report(
         venue=data.venue,
         venue_name=data.venue_name,
@@ -445,19 +469,16 @@ def build(data: MonthData) -> Report:
             median_to_acknowledge_s=incidents.median_to_acknowledge_s,
             never_acknowledged=incidents.never_acknowledged,
         ),
-        region_comparison=_region(
-            data, litres / len(data.taps) if data.taps else None, venue_share
-        ),
+        region_comparison=_region(data.region, Peer(0.0, None), []),  # `finished` sets it
         tips=[],
     )
     weekday, _ = metrics.local_weekday_hour(pours.ts_ms, zone)
     beer_weekday: dict[str, list[float]] = {}
     for beer, day, ml in zip(beers, weekday, pours.ml, strict=True):
         beer_weekday.setdefault(beer, [0.0] * 7)[int(day)] += float(ml) / 1000
-    facts = TipFacts(
+    return TipFacts(
         report=report,
         beer_weekday_litres=beer_weekday,
         open_hours=clock.open_minutes(start, end) / 60,
         price=price,
     )
-    return report.model_copy(update={"tips": tips_for(facts)})

@@ -8,7 +8,7 @@ start, the previous month's and last year's pours) and the registry's rows.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -21,6 +21,7 @@ from registry.report_models import ReportRun
 from reports import figures, metrics
 from reports.figures import Alerted, BeerInfo, KegOn, MonthData, Peer, TapInfo
 from reports.model import Report
+from reports.tips import TipFacts
 from timeseries.influx import InfluxQL
 from timeseries.reads import PourRows, first_reading_ms, pours_between, temperature_buckets
 
@@ -110,14 +111,6 @@ def gather(
     )
 
 
-def peer_of(report: Report) -> Peer:
-    by_tap = {t.tap: t.litres for t in report.by_tap}
-    return Peer(
-        litres_per_tap=report.litres / report.taps if report.taps else 0.0,
-        share_in_range=figures.share_in_range(report.compliance, by_tap),
-    )
-
-
 def region_venues(db: Session, venue: Venue) -> list[Venue]:
     """The other venues of its region that have taps (a venue without taps sells nothing to
     compare with)."""
@@ -147,18 +140,18 @@ def peers_of(db: Session, venue: Venue, month: str, peer: Callable[[Venue], Peer
         if run.model is not None
     }
     return [
-        peer_of(Report.model_validate(archived[v.id])) if v.id in archived else peer(v)
+        figures.peer_of(Report.model_validate(archived[v.id])) if v.id in archived else peer(v)
         for v in others
     ]
 
 
 @dataclass
 class MonthCache:
-    """What the reports of one month share: each venue's inputs and its figures as a peer of
-    its region, so that a region of n venues costs n reads, not n squared."""
+    """What the reports of one month share: each venue's figures, its own report's and its
+    region's peer figures alike, so that a region of n venues costs n reads and n
+    computations, not n squared."""
 
-    data: dict[str, MonthData] = field(default_factory=dict)
-    peers: dict[str, Peer] = field(default_factory=dict)
+    figures: dict[str, TipFacts] = field(default_factory=dict)
 
 
 def report(
@@ -173,15 +166,12 @@ def report(
     year, number = month_of(month)
     shared = cache if cache is not None else MonthCache()
 
-    def data_of(v: Venue) -> MonthData:
-        if v.id not in shared.data:
-            shared.data[v.id] = gather(db, influx, v, year, number, now_ms)
-        return shared.data[v.id]
+    def figures_of(v: Venue) -> TipFacts:
+        if v.id not in shared.figures:
+            shared.figures[v.id] = figures.figures_of(gather(db, influx, v, year, number, now_ms))
+        return shared.figures[v.id]
 
     def peer(v: Venue) -> Peer:
-        if v.id not in shared.peers:
-            shared.peers[v.id] = peer_of(figures.build(data_of(v)))
-        return shared.peers[v.id]
+        return figures.peer_of(figures_of(v).report)
 
-    data = data_of(venue)
-    return figures.build(replace(data, peers=peers_of(db, venue, month, peer)))
+    return figures.finished(figures_of(venue), peers_of(db, venue, month, peer))
