@@ -18,7 +18,7 @@ from coupons.uplift import Uplift, VenueRates, uplift
 from registry.coupon_models import Campaign, Coupon
 from registry.models import KegChange, Tap, Venue
 from reports.figures import sold
-from reports.metrics import beer_at
+from reports.metrics import tap_beer_at
 from timeseries.influx import InfluxQL
 from timeseries.reads import pours_between
 
@@ -68,9 +68,9 @@ def beer_litres(db: Session, influx: InfluxQL, venue: str, beer_id: int, start_m
     for tap, now_beer in taps.items():
         index = np.flatnonzero((tap_names == tap) & keep)
         mine = [k for k in kegs if k.tap_id == tap]
-        beers = beer_at(pours.ts_ms[index], [k.at_ms for k in mine],
-                        [str(k.beer_id or now_beer) for k in mine],
-                        str(mine[0].beer_id or now_beer) if mine else str(now_beer))  # fmt: skip
+        beers = tap_beer_at(pours.ts_ms[index], [k.at_ms for k in mine],
+                            [str(k.beer_id) if k.beer_id else None for k in mine],
+                            str(now_beer))  # fmt: skip
         chosen = np.array([b == str(beer_id) for b in beers], dtype=bool)
         poured |= bool(chosen.any())
         litres += float(pours.ml[index][chosen].sum()) / 1000

@@ -195,12 +195,10 @@ def _beers_of(data: MonthData, pours: PourRows) -> list[str]:
 
 
 def beers_on(data: MonthData, tap: str, ts_ms: np.ndarray) -> list[str]:
-    """What `tap` poured at each of these times. Before its first recorded keg: the beer that
-    keg brought if it names one, else the beer the tap pours now."""
+    """What `tap` poured at each of these times (`metrics.tap_beer_at`)."""
     now = next((t.beer for t in data.taps if t.id == tap), None) or "?"
     kegs = [k for k in data.kegs if k.tap == tap]
-    first = (kegs[0].beer or now) if kegs else now
-    return metrics.beer_at(ts_ms, [k.at_ms for k in kegs], [k.beer or now for k in kegs], first)
+    return metrics.tap_beer_at(ts_ms, [k.at_ms for k in kegs], [k.beer for k in kegs], now)
 
 
 def _temperature_at(data: MonthData, pours: PourRows) -> np.ndarray:

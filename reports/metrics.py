@@ -38,6 +38,15 @@ def beer_at(pour_ts: Ints, changes_ts: Sequence[int], changes_beer: Sequence[str
     return [beers[i] for i in index]
 
 
+def tap_beer_at(pour_ts: Ints, changes_ts: Sequence[int], changes_beer: Sequence[str | None],
+                now: str) -> list[str]:  # fmt: skip
+    """What one tap poured at each time: the beer of the keg on then, a keg that names no beer
+    having brought the tap's beer of `now`; before its first recorded keg, that keg's beer
+    (what was on before is not recorded)."""
+    filled = [beer or now for beer in changes_beer]
+    return beer_at(pour_ts, changes_ts, filled, filled[0] if filled else now)
+
+
 def litres_by(keys: Sequence[str], ml: Floats) -> dict[str, float]:
     """Litres poured per key (a tap, or the beer each pour was), keys in first-seen order."""
     totals: dict[str, float] = {}

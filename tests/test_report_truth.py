@@ -102,6 +102,11 @@ def test_a_pour_is_the_beer_of_the_keg_on_at_its_time() -> None:
     assert metrics.beer_at(pours, [10, 20], ["bock", "ipa"], "pils") == [
         "pils", "bock", "bock", "ipa", "ipa"]  # fmt: skip
     assert metrics.beer_at(pours, [], [], "pils") == ["pils"] * 5
+    # A keg that names no beer brought the tap's beer of now; before the first recorded keg,
+    # that keg's beer.
+    assert metrics.tap_beer_at(pours, [10, 20], ["bock", None], "pils") == [
+        "bock", "bock", "bock", "pils", "pils"]  # fmt: skip
+    assert metrics.tap_beer_at(pours, [], [], "pils") == ["pils"] * 5
 
 
 def test_a_venue_that_is_not_an_id_is_refused(influx: Influx) -> None:
