@@ -29,6 +29,12 @@ def month_bounds(year: int, month: int, zone: ZoneInfo) -> tuple[int, int]:
     return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
 
 
+def month_shifted(year: int, month: int, months: int) -> tuple[int, int]:
+    """The month `months` after (before, if negative) the given one: (2026, 1, -1) is 2025-12."""
+    index = year * 12 + month - 1 + months
+    return index // 12, index % 12 + 1
+
+
 def beer_at(pour_ts: Ints, changes_ts: Sequence[int], changes_beer: Sequence[str],
             before_any: str) -> list[str]:  # fmt: skip
     """The beer each pour of one tap was: that of the last keg put on before it (`changes_*`

@@ -44,11 +44,6 @@ def month_of(text: str) -> tuple[int, int]:
     return year, month
 
 
-def _shift(year: int, month: int, months: int) -> tuple[int, int]:
-    index = year * 12 + month - 1 + months
-    return index // 12, index % 12 + 1
-
-
 def gather(
     db: Session, influx: InfluxQL, venue: Venue, year: int, month: int, now_ms: int
 ) -> MonthData:
@@ -77,7 +72,8 @@ def gather(
         since = min(since, before[-1] if before else tap.created_ms)
     since = max(since, start - KEG_LOOKBACK_MS)
 
-    previous, last_year = _shift(year, month, -1), _shift(year, month, -12)
+    previous = metrics.month_shifted(year, month, -1)
+    last_year = metrics.month_shifted(year, month, -12)
     alerts = db.execute(
         select(Alert.check, Alert.opened_ms, Alert.acknowledged_ms).where(
             Alert.venue_id == venue.id, Alert.opened_ms >= start, Alert.opened_ms < end

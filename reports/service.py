@@ -29,6 +29,7 @@ from registry.db import open_registry, transaction
 from registry.models import Venue
 from registry.report_models import ReportRun
 from reports import query, render
+from reports.metrics import month_shifted
 from reports.model import Report
 from reports.render import Words
 from reports.settings import ReportsSetup
@@ -46,8 +47,8 @@ MAX_RETRY_S = 86_400.0
 def due_month(zone: ZoneInfo, now_ms: int, margin_ms: int) -> str:
     """The latest month that closed in `zone` at least `margin_ms` before `now_ms`."""
     local = datetime.fromtimestamp((now_ms - margin_ms) / 1000, UTC).astimezone(zone)
-    index = local.year * 12 + local.month - 2  # the month before the one we are in
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+    year, month = month_shifted(local.year, local.month, -1)  # the one before we are in
+    return f"{year:04d}-{month:02d}"
 
 
 def _insert_claim(engine: Engine, venue_id: str, month: str, by: str, now_ms: int,
