@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,19 @@ def prepared(setup: AlertsSetup, receiver_url: str, venue: str) -> AlertVenue:
         engine.dispose()
 
 
+Prepared = tuple[str, AlertsSetup, WebhookReceiver]
+
+
+@contextmanager
+def prepared_venue(tmp_path: Path, broker: Broker, smtp: SmtpSink) -> Iterator[Prepared]:
+    """A venue of its own with its Dutch owner, the service's setup and a webhook receiver."""
+    venue = f"cafe-{uuid.uuid4().hex[:6]}"
+    with webhook_receiver(WebhookReceiver()) as receiver:
+        setup = make_setup(tmp_path, broker, smtp.port, f"alerts-{venue}", f"g-{venue}")
+        prepared(setup, receiver.url, venue)
+        yield venue, setup, receiver
+
+
 def notifications(setup: AlertsSetup) -> list[Notification]:
     engine = engine_for(setup.registry_url)
     try:
@@ -250,33 +264,26 @@ def retained(port: int, topic: str, shape: type[Any] = VenueAlerts) -> Any:
 def test_a_display_that_connects_is_shown_the_venues_alerts_now(
     tmp_path: Path, broker: Broker, smtp: SmtpSink
 ) -> None:
-    venue = f"cafe-{uuid.uuid4().hex[:6]}"
-    with webhook_receiver(WebhookReceiver()) as receiver:
-        setup = make_setup(tmp_path, broker, smtp.port, f"alerts-{venue}", f"g-{venue}")
-        prepared(setup, receiver.url, venue)
-        with AlertsThread(setup):
-            publish(broker.port, cooler_failure(venue))
+    with prepared_venue(tmp_path, broker, smtp) as (venue, setup, _), AlertsThread(setup):
+        publish(broker.port, cooler_failure(venue))
 
-            def shown(n: int) -> bool:
-                state = retained(broker.port, alerts_topic(venue))
-                return state is not None and len(state.alerts) == n
-
-            assert wait_for(lambda: shown(7), 30)
+        def shown(n: int) -> bool:
             state = retained(broker.port, alerts_topic(venue))
-            assert state is not None and state.language == "nl"
-            assert state.alerts[0].check == "cooler_failure"  # critical first
-            assert "de koeling lijkt te falen" in state.alerts[0].text
-            publish(broker.port, recovered(venue))
-            assert wait_for(lambda: shown(0), 30)  # resolved: the display clears
+            return state is not None and len(state.alerts) == n
+
+        assert wait_for(lambda: shown(7), 30)
+        state = retained(broker.port, alerts_topic(venue))
+        assert state is not None and state.language == "nl"
+        assert state.alerts[0].check == "cooler_failure"  # critical first
+        assert "de koeling lijkt te falen" in state.alerts[0].text
+        publish(broker.port, recovered(venue))
+        assert wait_for(lambda: shown(0), 30)  # resolved: the display clears
 
 
 def test_bad_messages_are_refused_and_the_good_ones_beside_them_kept(
     tmp_path: Path, broker: Broker, smtp: SmtpSink
 ) -> None:
-    venue = f"cafe-{uuid.uuid4().hex[:6]}"
-    with webhook_receiver(WebhookReceiver()) as receiver:
-        setup = make_setup(tmp_path, broker, smtp.port, f"alerts-{venue}", f"g-{venue}")
-        prepared(setup, receiver.url, venue)
+    with prepared_venue(tmp_path, broker, smtp) as (venue, setup, receiver):
         good = event(venue, "tap-1", Check.WARM_BEER, Level.WARNING, T0)
         other = msgspec.structs.replace(good, venue="someone-else")
         hostile = [
@@ -304,10 +311,7 @@ def test_bad_messages_are_refused_and_the_good_ones_beside_them_kept(
 def test_a_display_is_shown_the_coupons_it_may_hand_out_and_loses_each_one_redeemed(
     tmp_path: Path, broker: Broker, smtp: SmtpSink
 ) -> None:
-    venue = f"cafe-{uuid.uuid4().hex[:6]}"
-    with webhook_receiver(WebhookReceiver()) as receiver:
-        setup = make_setup(tmp_path, broker, smtp.port, f"alerts-{venue}", f"g-{venue}")
-        prepared(setup, receiver.url, venue)  # a Dutch owner
+    with prepared_venue(tmp_path, broker, smtp) as (venue, setup, _):  # a Dutch owner
         engine = engine_for(setup.registry_url)
         now = now_ms()
         with transaction(engine) as db:
