@@ -17,13 +17,16 @@ import json
 import logging
 import random
 import smtplib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.orm import Session
 from standardwebhooks.webhooks import Webhook
 
 from alerts.outbox import DEAD, EMAIL, PENDING, SENT, WEBHOOK
@@ -70,6 +73,18 @@ def send_email(smtp: SmtpSettings, message: EmailMessage) -> Outcome:
     except (smtplib.SMTPException, OSError) as exc:
         return Outcome(error=f"{type(exc).__name__}: {exc}")
     return Outcome(sent=True)
+
+
+def claim_email(db: Session, row: Any, key: Sequence[Any], next_ms: int | None,
+                until_ms: int) -> bool:  # fmt: skip
+    """Claim the e-mail of one row that e-mails a document (a monthly report, a coupon sheet:
+    columns emailed_ms and next_email_ms) until `until_ms`, by a conditional update that only
+    one of several processes makes; False: another has it, or it went."""
+    taken = db.execute(
+        update(row).where(*key, row.next_email_ms == next_ms, row.emailed_ms.is_(None))
+        .values(next_email_ms=until_ms)
+    )  # fmt: skip
+    return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def email_settlement(outcome: Outcome, attempts: int, now_ms: int, retry_s: float,

@@ -10,7 +10,7 @@ from email.message import EmailMessage
 
 from sqlalchemy import Engine, select, update
 
-from alerts.delivery import email_settlement, send_email
+from alerts.delivery import claim_email, email_settlement, send_email
 from alerts.settings import SmtpSettings
 from coupons import sheet, store
 from registry.coupon_models import Campaign, CouponDelivery
@@ -50,10 +50,7 @@ def send_sheets(engine: Engine, smtp: SmtpSettings, now_ms: int, lease_ms: int,
     for campaign_id, venue_id, next_ms in due:
         key = (d.campaign_id == campaign_id, d.venue_id == venue_id)
         with transaction(engine) as db:
-            taken = db.execute(update(d).where(*key, d.next_email_ms == next_ms,
-                                               d.emailed_ms.is_(None))
-                               .values(next_email_ms=now_ms + lease_ms))  # fmt: skip
-            if taken.rowcount != 1:  # type: ignore[attr-defined]
+            if not claim_email(db, d, key, next_ms, now_ms + lease_ms):
                 continue  # another service has it
             row = db.get_one(d, (campaign_id, venue_id))
             venue, campaign = db.get_one(Venue, venue_id), db.get_one(Campaign, campaign_id)

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Engine, Result, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from alerts.delivery import email_settlement, send_email
+from alerts.delivery import claim_email, email_settlement, send_email
 from alerts.outbox import owner_contact
 from coupons.delivery import send_sheets
 from registry.access import now_ms as clock_ms
@@ -243,12 +243,8 @@ def send_emails(engine: Engine, setup: ReportsSetup, now_ms: int) -> int:
     for venue_id, month, next_ms in due:
         key = (ReportRun.venue_id == venue_id, ReportRun.month == month)
         with transaction(engine) as db:
-            taken = db.execute(
-                update(ReportRun)
-                .where(*key, ReportRun.next_email_ms == next_ms, ReportRun.emailed_ms.is_(None))
-                .values(next_email_ms=now_ms + lease_ms)
-            )
-            run = db.get(ReportRun, (venue_id, month)) if _changed(taken) else None
+            taken = claim_email(db, ReportRun, key, next_ms, now_ms + lease_ms)
+            run = db.get(ReportRun, (venue_id, month)) if taken else None
             if run is None or run.model is None or run.pdf is None or run.email_to is None:
                 continue
             report, pdf, to = Report.model_validate(run.model), run.pdf, run.email_to
