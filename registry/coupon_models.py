@@ -58,6 +58,8 @@ class Coupon(Base):
     __table_args__ = (
         Index("ix_coupons_campaign_venue", "campaign_id", "venue_id"),
         Index("ix_coupons_venue_id", "venue_id"),
+        # The alerts service asks for the newest redemption at every tick (the displays).
+        Index("ix_coupons_redeemed_ms", "redeemed_ms"),
     )
 
 

@@ -75,6 +75,7 @@ def upgrade() -> None:
     )  # fmt: skip
     op.create_index("ix_coupons_campaign_venue", "coupons", ["campaign_id", "venue_id"])
     op.create_index("ix_coupons_venue_id", "coupons", ["venue_id"])
+    op.create_index("ix_coupons_redeemed_ms", "coupons", ["redeemed_ms"])
     op.create_table(
         "redemption_failures",
         sa.Column("key_id", sa.String(length=16), nullable=False),
@@ -107,6 +108,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("coupon_deliveries")
     op.drop_table("redemption_failures")
+    op.drop_index("ix_coupons_redeemed_ms", table_name="coupons")
     op.drop_index("ix_coupons_venue_id", table_name="coupons")
     op.drop_index("ix_coupons_campaign_venue", table_name="coupons")
     op.drop_table("coupons")
